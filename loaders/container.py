@@ -1,0 +1,1 @@
+"""The per-request set of DataLoaders. (Skeleton: implemented by loaders/*.py.)"""

@@ -1,0 +1,78 @@
+"""Read-side records: the rows loaders hand out.
+
+Plain slotted dataclasses rather than ORM instances: the read path needs no
+identity map, change tracking or lazy loading, and building one of these costs
+a fraction of an ORM object. Field names match the columns, so GraphQL types
+can read leaves as plain attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: int
+    email: str
+    name: str
+    avatar_url: str | None
+    role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRecord:
+    id: int
+    name: str
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    id: int
+    sku: str
+    name: str
+    description: str
+    price_cents: int
+    category_id: int
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    id: int
+    user_id: int
+    status: str
+    total_cents: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItemRecord:
+    id: int
+    order_id: int
+    product_id: int
+    quantity: int
+    unit_price_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRecord:
+    id: int
+    product_id: int
+    user_id: int
+    rating: int
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewStats:
+    """Aggregates of one product's reviews."""
+
+    count: int
+    average: float | None

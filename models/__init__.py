@@ -1,0 +1,23 @@
+"""SQLAlchemy ORM models: the tables of ../shared/spec/database.md. No GraphQL here."""
+
+from models.base import Base, BigId, UTCDateTime, utcnow
+from models.catalog import Category, Product
+from models.order import ORDER_STATUSES, Order, OrderItem
+from models.review import Review
+from models.user import ROLES, ApiToken, User
+
+__all__ = [
+    "ORDER_STATUSES",
+    "ROLES",
+    "ApiToken",
+    "Base",
+    "BigId",
+    "Category",
+    "Order",
+    "OrderItem",
+    "Product",
+    "Review",
+    "User",
+    "UTCDateTime",
+    "utcnow",
+]
