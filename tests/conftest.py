@@ -1,0 +1,109 @@
+"""Fixtures shared by the whole suite: one database per backend, cleaned per test.
+
+The embedded SQLite backend always runs; PostgreSQL runs whenever
+TEST_DATABASE_URL is set (CI sets it), so behaviour is checked on both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from models import Base
+from server.database import create_engine, create_sessionmaker
+from server.settings import Settings, normalize_database_url
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL")
+    return normalize_database_url(url) if url else None
+
+
+@dataclass
+class Database:
+    """A migrated database of one backend, with a statement counter."""
+
+    backend: str
+    url: str
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    statements: list[str] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env({"DATABASE_URL": self.url})
+
+    async def truncate(self) -> None:
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        async with self.engine.begin() as conn:
+            if self.backend == "postgresql":
+                await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    await conn.execute(text(f"DELETE FROM {name}"))
+                await conn.execute(text("DELETE FROM sqlite_sequence"))
+
+
+async def _migrate(url: str) -> None:
+    from server.migrate import upgrade
+
+    await upgrade(url)
+
+
+async def _open(backend: str, url: str) -> Database:
+    engine = create_engine(Settings.from_env({"DATABASE_URL": url}))
+    db = Database(backend, url, engine, create_sessionmaker(engine))
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        db.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return db
+
+
+@pytest_asyncio.fixture(scope="session", params=BACKENDS)
+async def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
+    backend: str = request.param
+    if backend == "postgresql":
+        url = _postgres_url()
+        if url is None:
+            pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL backend not configured")
+    else:
+        path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    await _migrate(url)
+    db = await _open(backend, url)
+    yield db
+    await db.engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def db(database: Database) -> AsyncIterator[Database]:
+    """The backend's database, empty at the start of the test."""
+    await database.truncate()
+    database.statements.clear()
+    yield database
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str | None]:
+    yield os.environ.get("TEST_REDIS_URL")
+
+
+@pytest.fixture
+def factory(db: Database) -> Any:
+    from tests.factories import Factory
+
+    return Factory(db.sessionmaker)
