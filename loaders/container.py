@@ -1,1 +1,130 @@
-"""The per-request set of DataLoaders. (Skeleton: implemented by loaders/*.py.)"""
+"""The per-request set of DataLoaders."""
+
+from __future__ import annotations
+
+from functools import cached_property, partial
+from typing import TypeVar
+
+from aiodataloader import DataLoader
+
+from loaders import aggregates, entities, nested_pages, relations
+from loaders.batch import BatchFn, SessionMaker
+from loaders.pagination import Page, PageArgs
+from loaders.records import (
+    CategoryRecord,
+    OrderItemRecord,
+    OrderRecord,
+    ProductRecord,
+    ReviewRecord,
+    ReviewStats,
+    UserRecord,
+)
+from loaders.sql import Dialect
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loaders:
+    """The DataLoaders of one request, each batching its keys into one statement.
+
+    Build one per request inside the running event loop (aiodataloader binds
+    the loop when a loader is created): `Loaders(sessionmaker=..., dialect=...)`,
+    `dialect` being `engine.dialect.name`. Each loader is created on first use,
+    so a request pays only for the loaders it touches; its cache lives as long
+    as the request. Every batch opens its own short session from `sessionmaker`.
+
+    Example:
+        loaders = Loaders(sessionmaker=sessionmaker, dialect="sqlite")
+        product, stats = await asyncio.gather(
+            loaders.product_by_id.load(1), loaders.review_stats_by_product_id.load(1)
+        )
+    """
+
+    def __init__(self, *, sessionmaker: SessionMaker, dialect: Dialect) -> None:
+        self.sessionmaker = sessionmaker
+        self.dialect: Dialect = dialect
+
+    def _loader(self, batch: BatchFn[K, V]) -> DataLoader[K, V]:
+        return DataLoader(partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect))
+
+    # By id: None for a missing key.
+
+    @cached_property
+    def user_by_id(self) -> DataLoader[int, UserRecord | None]:
+        return self._loader(entities.user_by_id)
+
+    @cached_property
+    def category_by_id(self) -> DataLoader[int, CategoryRecord | None]:
+        return self._loader(entities.category_by_id)
+
+    @cached_property
+    def product_by_id(self) -> DataLoader[int, ProductRecord | None]:
+        return self._loader(entities.product_by_id)
+
+    @cached_property
+    def product_by_sku(self) -> DataLoader[str, ProductRecord | None]:
+        return self._loader(entities.product_by_sku)
+
+    @cached_property
+    def order_by_id(self) -> DataLoader[int, OrderRecord | None]:
+        return self._loader(entities.order_by_id)
+
+    @cached_property
+    def review_by_id(self) -> DataLoader[int, ReviewRecord | None]:
+        return self._loader(entities.review_by_id)
+
+    # One-to-many: an empty list for none.
+
+    @cached_property
+    def items_by_order_id(self) -> DataLoader[int, list[OrderItemRecord]]:
+        """An order's items in insertion order (id ascending)."""
+        return self._loader(relations.items_by_order_id)
+
+    @cached_property
+    def children_by_category_id(self) -> DataLoader[int, list[CategoryRecord]]:
+        """A category's subcategories by name, then id."""
+        return self._loader(relations.children_by_category_id)
+
+    # Aggregates: zero (or no average) for none.
+
+    @cached_property
+    def review_stats_by_product_id(self) -> DataLoader[int, ReviewStats]:
+        return self._loader(aggregates.review_stats_by_product_id)
+
+    @cached_property
+    def review_count_by_user_id(self) -> DataLoader[int, int]:
+        return self._loader(aggregates.review_count_by_user_id)
+
+    @cached_property
+    def order_count_by_user_id(self) -> DataLoader[tuple[int, str | None], int]:
+        """Keys are (user id, status), status `None` counting orders of every status."""
+        return self._loader(aggregates.order_count_by_user_id)
+
+    @cached_property
+    def active_product_count_by_category_id(self) -> DataLoader[int, int]:
+        return self._loader(aggregates.active_product_count_by_category_id)
+
+    # Nested pages, newest first: keys carry the page arguments.
+
+    @cached_property
+    def reviews_page_by_product_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:
+        return self._loader(nested_pages.reviews_page_by_product_id)
+
+    @cached_property
+    def reviews_page_by_user_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:
+        return self._loader(nested_pages.reviews_page_by_user_id)
+
+    @cached_property
+    def orders_page_by_user_id(
+        self,
+    ) -> DataLoader[tuple[int, str | None, PageArgs], Page[OrderRecord]]:
+        """Keys are (user id, status or `None` for every status, page arguments)."""
+        return self._loader(nested_pages.orders_page_by_user_id)
+
+    @cached_property
+    def products_page_by_category_id(
+        self,
+    ) -> DataLoader[tuple[int, PageArgs], Page[ProductRecord]]:
+        """A category's active products."""
+        return self._loader(nested_pages.products_page_by_category_id)

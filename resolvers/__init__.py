@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Behaviour as plain async functions: reads via loaders, writes in transactions."""

@@ -107,3 +107,70 @@ def factory(db: Database) -> Any:
     from tests.factories import Factory
 
     return Factory(db.sessionmaker)
+
+
+class Api:
+    """An HTTP client of a running app, with helpers for GraphQL calls and tokens."""
+
+    def __init__(self, client: Any, app: Any, db: Database) -> None:
+        self.client = client
+        self.app = app
+        self.db = db
+        self.statements: list[str] = []
+        event.listen(
+            app.state.engine.sync_engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_a: self.statements.append(statement),
+        )
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        operation_name: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        if operation_name is not None:
+            body["operationName"] = operation_name
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        return await self.client.post("/graphql", json=body, headers=all_headers)
+
+    async def query(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """POST and return the JSON body, asserting the HTTP status is 200."""
+        response = await self.post(query, variables, **kw)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> Any:
+        """POST and return `data`, asserting there were no errors."""
+        body = await self.query(query, variables, **kw)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def token(self, email: str, role: str | None = None) -> str:
+        from resolvers.tokens import create_token
+
+        issued = await create_token(sessionmaker=self.db.sessionmaker, email=email, role=role)
+        return issued.token
+
+
+@pytest_asyncio.fixture
+async def api(db: Database) -> AsyncIterator[Api]:
+    """The real app over `db`, served through its ASGI interface with its lifespan."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from server.app import create_app
+
+    app = create_app(db.settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Api(client, app, db)

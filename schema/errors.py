@@ -1,0 +1,76 @@
+"""Error codes: domain errors and GraphQL failures mapped to `extensions.code` in one place.
+
+Expected failures keep their message; anything unexpected is masked to
+"Internal server error" for the client and logged in full.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from graphql import GraphQLError
+
+from resolvers.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+
+logger = logging.getLogger("storefront.errors")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+UNAUTHENTICATED = "UNAUTHENTICATED"
+FORBIDDEN = "FORBIDDEN"
+NOT_FOUND = "NOT_FOUND"
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+DOMAIN_ERROR_CODES: dict[type[DomainError], str] = {
+    InvalidInput: BAD_USER_INPUT,
+    Unauthenticated: UNAUTHENTICATED,
+    Forbidden: FORBIDDEN,
+    NotFound: NOT_FOUND,
+}
+
+MASKED_MESSAGE = "Internal server error"
+
+
+def error_payload(message: str, code: str, **extensions: Any) -> dict[str, Any]:
+    """A spec-shaped error object for failures raised outside execution."""
+    return {"message": message, "extensions": {"code": code, **extensions}}
+
+
+def format_request_error(error: GraphQLError, code: str) -> dict[str, Any]:
+    """A parse, validation or variable error: shown as is, with its code."""
+    formatted = error.formatted
+    formatted["extensions"] = {**(error.extensions or {}), "code": code}
+    return formatted
+
+
+def format_execution_error(error: GraphQLError, *, request_id: str | None) -> dict[str, Any]:
+    """An error raised while resolving a field: mapped when expected, masked otherwise."""
+    original = error.original_error
+    if isinstance(original, DomainError):
+        formatted = error.formatted
+        extensions: dict[str, Any] = {"code": DOMAIN_ERROR_CODES.get(type(original), BAD_USER_INPUT)}
+        if original.field is not None:
+            extensions["field"] = original.field
+        formatted["extensions"] = extensions
+        return formatted
+    if original is None and error.extensions and "code" in error.extensions:
+        return error.formatted
+    logger.error(
+        "unexpected error resolving %s (request %s)",
+        ".".join(str(p) for p in error.path or []),
+        request_id,
+        exc_info=original or error,
+    )
+    masked: dict[str, Any] = {
+        "message": MASKED_MESSAGE,
+        "extensions": {"code": INTERNAL_SERVER_ERROR},
+    }
+    if error.locations is not None:
+        masked["locations"] = [loc.formatted for loc in error.locations]
+    if error.path is not None:
+        masked["path"] = error.path
+    if request_id is not None:
+        masked["extensions"]["requestId"] = request_id
+    return masked

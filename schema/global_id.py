@@ -1,0 +1,34 @@
+"""Relay global IDs: opaque base64url of `Type:id`. Clients never parse them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from resolvers.errors import InvalidInput
+from resolvers.nodes import NODE_TYPES
+
+
+def to_global_id(type_name: str, id_: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{id_}".encode()).decode().rstrip("=")
+
+
+def from_global_id(global_id: str, *, field: str) -> tuple[str, int]:
+    """(type name, database id) of a global ID; BAD_USER_INPUT when malformed."""
+    try:
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, raw_id = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+        id_ = int(raw_id)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidInput(f"`{field}` is not a valid ID.", field=field) from None
+    if type_name not in NODE_TYPES or id_ < 1 or not raw_id.isdigit():
+        raise InvalidInput(f"`{field}` is not a valid ID.", field=field)
+    return type_name, id_
+
+
+def id_of_type(global_id: str, type_name: str, *, field: str) -> int:
+    """The database id of a global ID that must be of `type_name`."""
+    actual, id_ = from_global_id(global_id, field=field)
+    if actual != type_name:
+        raise InvalidInput(f"`{field}` must be the ID of a {type_name}, not a {actual}.", field=field)
+    return id_

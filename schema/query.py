@@ -1,0 +1,129 @@
+"""The root Query type: thin wiring from arguments to resolvers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import strawberry
+
+from loaders import OrderQuery, ProductQuery
+from resolvers import catalog, nodes, orders, users
+from schema.context import Info
+from schema.global_id import from_global_id, id_of_type
+from schema.types.catalog import Category, Product
+from schema.types.enums import ProductSort
+from schema.types.inputs import OrderFilter, ProductFilter
+from schema.types.node import Connection, Node
+from schema.types.orders import Order
+from schema.types.people import User
+
+_ALL_ACTIVE_PRODUCTS = ProductQuery(active=True)
+_ALL_ORDERS = OrderQuery()
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, id_ = from_global_id(id, field="id")
+        result: Any = await nodes.node(
+            loaders=info.context.loaders, viewer=info.context.viewer, type_name=type_name, id_=id_
+        )
+        return result
+
+    @strawberry.field(description="Same order as `ids`; null where an ID resolves to nothing visible.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        keys = [from_global_id(id_, field=f"ids[{i}]") for i, id_ in enumerate(ids)]
+        context = info.context
+        results: Any = await asyncio.gather(
+            *(
+                nodes.node(loaders=context.loaders, viewer=context.viewer, type_name=t, id_=i)
+                for t, i in keys
+            )
+        )
+        return list(results)
+
+    @strawberry.field(description="The authenticated user; null when anonymous.")
+    def viewer(self, info: Info) -> User | None:
+        result: Any = info.context.viewer.user
+        return result
+
+    @strawberry.field(description="Exactly one of `id` or `sku` (else BAD_USER_INPUT).")
+    async def product(
+        self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> Product | None:
+        product_id = None if id is None else id_of_type(id, "Product", field="id")
+        result: Any = await catalog.product(
+            loaders=info.context.loaders, product_id=product_id, sku=sku
+        )
+        return result
+
+    @strawberry.field
+    async def products(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: ProductFilter | None = None,
+        sort: ProductSort | None = ProductSort.NEWEST,
+    ) -> Connection[Product]:
+        result: Any = await catalog.products(
+            loaders=info.context.loaders,
+            viewer=info.context.viewer,
+            query=_ALL_ACTIVE_PRODUCTS if filter is None else filter.to_query(),
+            sort=(sort or ProductSort.NEWEST).value,
+            first=first,
+            after=after,
+        )
+        return result
+
+    @strawberry.field(description="All categories, roots first, then by name.")
+    async def categories(self, info: Info) -> list[Category]:
+        result: Any = await catalog.categories(loaders=info.context.loaders)
+        return result
+
+    @strawberry.field
+    def user(self, info: Info, id: strawberry.ID) -> User | None:
+        result: Any = users.user(
+            loaders=info.context.loaders, user_id=id_of_type(id, "User", field="id")
+        )
+        return result
+
+    @strawberry.field(description="ADMIN only.")
+    async def users(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[User]:
+        result: Any = await users.users(
+            loaders=info.context.loaders, viewer=info.context.viewer, first=first, after=after
+        )
+        return result
+
+    @strawberry.field(description="The owner or an ADMIN; null with FORBIDDEN otherwise.")
+    async def order(self, info: Info, id: strawberry.ID) -> Order | None:
+        result: Any = await orders.order(
+            loaders=info.context.loaders,
+            viewer=info.context.viewer,
+            order_id=id_of_type(id, "Order", field="id"),
+        )
+        return result
+
+    @strawberry.field(
+        description="Newest first. ADMIN: all orders; CUSTOMER: only their own "
+        "(customerId ignored); anonymous: UNAUTHENTICATED."
+    )
+    async def orders(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: OrderFilter | None = None,
+    ) -> Connection[Order]:
+        result: Any = await orders.orders(
+            loaders=info.context.loaders,
+            viewer=info.context.viewer,
+            query=_ALL_ORDERS if filter is None else filter.to_query(),
+            first=first,
+            after=after,
+        )
+        return result

@@ -1,0 +1,93 @@
+"""The Relay `Node` interface, `PageInfo` and the generic connection types."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLAbstractType, GraphQLResolveInfo
+
+from loaders.records import (
+    CategoryRecord,
+    OrderRecord,
+    ProductRecord,
+    ReviewRecord,
+    UserRecord,
+)
+from resolvers.paging import Connection as PageConnection
+
+NodeT = TypeVar("NodeT")
+
+# The GraphQL type of each read record: records, not GraphQL objects, flow
+# through resolvers, so the interface maps them to their type here.
+TYPE_OF_RECORD: dict[type, str] = {
+    UserRecord: "User",
+    CategoryRecord: "Category",
+    ProductRecord: "Product",
+    ReviewRecord: "Review",
+    OrderRecord: "Order",
+}
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+    @classmethod
+    def resolve_type(
+        cls, obj: Any, _info: GraphQLResolveInfo, _type: GraphQLAbstractType
+    ) -> str | None:
+        return TYPE_OF_RECORD.get(type(obj))
+
+
+def is_record(record_type: type) -> Any:
+    """An `is_type_of` for a Node type whose values are `record_type` records."""
+
+    def is_type_of(cls: type, obj: Any, _info: GraphQLResolveInfo) -> bool:
+        return type(obj) is record_type
+
+    return classmethod(is_type_of)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    """A forward-paginated list; the root value is a resolvers.paging.Connection."""
+
+    @strawberry.field
+    def edges(self, root: strawberry.Parent[PageConnection[Any]]) -> list[Edge[NodeT]]:
+        page = root.page
+        return [Edge(cursor=page.cursor(item), node=item) for item in page.items]
+
+    @strawberry.field
+    def nodes(self, root: strawberry.Parent[PageConnection[Any]]) -> list[NodeT]:
+        items: list[NodeT] = root.page.items
+        return items
+
+    @strawberry.field
+    def page_info(self, root: strawberry.Parent[PageConnection[Any]]) -> PageInfo:
+        page = root.page
+        items = page.items
+        return PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursor(items[0]) if items else None,
+            end_cursor=page.cursor(items[-1]) if items else None,
+        )
+
+    @strawberry.field
+    async def total_count(self, root: strawberry.Parent[PageConnection[Any]]) -> int:
+        return await root.count()

@@ -1,0 +1,135 @@
+"""The `/graphql` endpoint: GraphQL over HTTP around the schema's executor.
+
+Status codes follow the GraphQL-over-HTTP spec: a request that fails before
+execution is 400 (under `application/json`, well-formed requests that fail
+validation get 200, as that media type's legacy clients expect); a bad token is
+401; a mutation over GET is 405. Execution errors are 200 with partial data.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from loaders import Loaders
+from resolvers.auth import authenticate
+from resolvers.errors import Unauthenticated
+from schema import Context, Executor, RequestError, is_mutation
+from schema.errors import (
+    BAD_USER_INPUT,
+    UNAUTHENTICATED,
+    error_payload,
+    format_execution_error,
+    format_request_error,
+)
+from server.graphiql import graphiql_html
+from server.graphql_request import BadRequest, GraphQLRequest, from_body, from_query_string
+
+logger = logging.getLogger("storefront.graphql")
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+APPLICATION_JSON = "application/json"
+
+
+def _response_media_type(request: Request) -> str | None:
+    """The media type to answer with, from `Accept`; None when none is acceptable."""
+    accept = request.headers.get("accept", "")
+    if not accept.strip():
+        return APPLICATION_JSON
+    ranges = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    for media_range in ranges:
+        if media_range == GRAPHQL_RESPONSE_JSON:
+            return GRAPHQL_RESPONSE_JSON
+        if media_range in (APPLICATION_JSON, "application/*", "*/*"):
+            return APPLICATION_JSON
+    return None
+
+
+def _wants_graphiql(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "query" not in request.query_params
+
+
+def _json(payload: Any, *, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type=media_type, headers=headers)
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    if request.method == "GET" and _wants_graphiql(request):
+        return HTMLResponse(graphiql_html(endpoint="/graphql", assets_path="/graphiql/static"))
+    media_type = _response_media_type(request)
+    if media_type is None:
+        return _json(
+            {"errors": [error_payload("Not acceptable: ask for application/json.", BAD_USER_INPUT)]},
+            status=406,
+            media_type=APPLICATION_JSON,
+        )
+    try:
+        graphql_request = (
+            from_query_string(request) if request.method == "GET" else await from_body(request)
+        )
+    except BadRequest as error:
+        return _json(
+            {"errors": [error_payload(error.message, BAD_USER_INPUT)]},
+            status=error.status,
+            media_type=media_type,
+        )
+    return await _run(request, graphql_request, media_type)
+
+
+async def _run(request: Request, graphql_request: GraphQLRequest, media_type: str) -> Response:
+    state = request.app.state
+    executor: Executor = state.executor
+    request_id: str | None = request.scope.get("state", {}).get("request_id")
+    try:
+        document = executor.parse(graphql_request.query)
+        operation = document.operation(graphql_request.operation_name)
+        if request.method == "GET" and is_mutation(operation):
+            return _json(
+                {"errors": [error_payload("Mutations must be sent with POST.", BAD_USER_INPUT)]},
+                status=405,
+                media_type=media_type,
+                headers={"Allow": "POST"},
+            )
+        executor.validate(document)
+        executor.check_variables(operation, graphql_request.variables)
+    except RequestError as error:
+        errors = [format_request_error(e, error.code) for e in error.errors]
+        # application/json keeps 200 for well-formed requests that fail validation.
+        status = 400 if media_type == GRAPHQL_RESPONSE_JSON or error.code == BAD_USER_INPUT else 200
+        return _json({"errors": errors}, status=status, media_type=media_type)
+
+    try:
+        viewer = await authenticate(
+            sessionmaker=state.sessionmaker, authorization=request.headers.get("authorization")
+        )
+    except Unauthenticated as error:
+        return _json(
+            {"errors": [error_payload(error.message, UNAUTHENTICATED)]},
+            status=401,
+            media_type=media_type,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    context = Context(
+        viewer=viewer, loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect)
+    )
+    result = await executor.execute(
+        document,
+        operation_name=graphql_request.operation_name,
+        variables=graphql_request.variables,
+        context=context,
+    )
+    return _json(_result_payload(result, request_id), status=200, media_type=media_type)
+
+
+def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    if result.errors:
+        payload["errors"] = [format_execution_error(e, request_id=request_id) for e in result.errors]
+    payload["data"] = result.data
+    return payload

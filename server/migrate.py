@@ -1,0 +1,80 @@
+"""Schema migrations: alembic's upgrade, downgrade and current, callable from async code.
+
+Alembic's commands are synchronous and its async env.py would start an event
+loop of its own. Here the command runs inside `AsyncConnection.run_sync` on a
+connection we open, and env.py uses that connection, so these functions work
+from a running loop (the CLI, the app's tests, pytest-asyncio fixtures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from alembic import command
+from server.settings import Settings, normalize_database_url
+
+SCRIPT_LOCATION = Path(__file__).resolve().parents[1] / "alembic"
+
+
+def alembic_config(database_url: str) -> Config:
+    """An alembic Config for this repo's migrations, built without alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("path_separator", "os")
+    config.attributes["database_url"] = normalize_database_url(database_url)
+    return config
+
+
+def _engine(database_url: str) -> AsyncEngine:
+    settings = Settings(database_url=normalize_database_url(database_url))
+    path = settings.sqlite_path()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # No pool: a migration is a one-off, and SQLite must not keep the file open.
+    return create_async_engine(settings.database_url, poolclass=NullPool)
+
+
+async def _run(database_url: str, run: Callable[[Config], None]) -> None:
+    config = alembic_config(database_url)
+    engine = _engine(database_url)
+
+    def in_connection(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        run(config)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(in_connection)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(database_url: str, revision: str = "head") -> None:
+    """Migrate the database at `database_url` up to `revision`."""
+    await _run(database_url, lambda config: command.upgrade(config, revision))
+
+
+async def downgrade(database_url: str, revision: str = "base") -> None:
+    """Migrate the database at `database_url` down to `revision` (`base`: no tables)."""
+    await _run(database_url, lambda config: command.downgrade(config, revision))
+
+
+async def current(database_url: str) -> str | None:
+    """The revision the database is at, or None if it was never migrated."""
+    engine = _engine(database_url)
+
+    def revision(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(revision)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,102 @@
+"""No N+1: the same number of statements for 5 parents as for 50, one per level."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from schema.global_id import to_global_id
+from tests.conftest import Api
+from tests.factories import Factory, at
+
+DASHBOARD = """query($n: Int!) { orders(first: $n) { edges { node {
+  customer { name }
+  items { quantity product { name averageRating category { name } } }
+} } } }"""
+
+CATALOG = """query($n: Int!) { products(first: $n) { nodes {
+  reviewCount averageRating category { name }
+  reviews(first: 3) { nodes { rating author { name } } }
+} } }"""
+
+USER_ORDERS = """query($id: ID!) { user(id: $id) { orders(first: 10) { nodes {
+  items { product { name } }
+} } } }"""
+
+
+async def _shop(factory: Factory, *, customers: int, orders: int, products: int) -> list[int]:
+    rng = random.Random(7)
+    categories = [await factory.category() for _ in range(4)]
+    product_ids = [await factory.product(category_id=rng.choice(categories)) for _ in range(products)]
+    user_ids = [await factory.user() for _ in range(customers)]
+    for i, product in enumerate(product_ids):
+        for user in rng.sample(user_ids, k=min(len(user_ids), 1 + i % 5)):
+            await factory.review(product_id=product, user_id=user, rating=rng.randint(1, 5))
+    for _ in range(orders):
+        lines = [(p, rng.randint(1, 3), 100) for p in rng.sample(product_ids, k=3)]
+        await factory.order(user_id=rng.choice(user_ids), items=lines)
+    return user_ids
+
+
+async def _statements(api: Api, query: str, variables: dict[str, object], token: str | None) -> int:
+    api.statements.clear()
+    data = await api.data(query, variables, token=token)
+    assert data
+    return len(api.statements)
+
+
+async def test_order_dashboard_statement_count_is_independent_of_n(api: Api, factory: Factory) -> None:
+    await _shop(factory, customers=10, orders=50, products=30)
+    admin = await api.token("admin@example.com", role="admin")
+    small = await _statements(api, DASHBOARD, {"n": 5}, admin)
+    large = await _statements(api, DASHBOARD, {"n": 50}, admin)
+    # root + customer + items + product + rating + category, plus the token lookup.
+    assert small == large == 7, api.statements
+
+
+async def test_catalog_statement_count_is_independent_of_n(api: Api, factory: Factory) -> None:
+    await _shop(factory, customers=8, orders=0, products=60)
+    small = await _statements(api, CATALOG, {"n": 5}, None)
+    large = await _statements(api, CATALOG, {"n": 50}, None)
+    # root + review stats (count and average together) + category + reviews + author.
+    assert small == large == 5, api.statements
+
+
+async def test_user_orders_statement_count_is_independent_of_n(api: Api, factory: Factory) -> None:
+    admin = await api.token("admin@example.com", role="admin")
+    product_ids = [await factory.product() for _ in range(12)]
+    few = await factory.user()
+    many = await factory.user()
+    for user, count in ((few, 2), (many, 10)):
+        for i in range(count):
+            await factory.order(user_id=user, items=[(product_ids[i], 1, 1), (product_ids[i + 1], 1, 1)])
+    counts = [
+        await _statements(api, USER_ORDERS, {"id": to_global_id("User", user)}, admin)
+        for user in (few, many)
+    ]
+    # user + orders page + items + products, plus the token lookup.
+    assert counts == [5, 5], api.statements
+
+
+@pytest.mark.parametrize("first", [1, 3])
+async def test_nested_pages_are_per_parent(api: Api, factory: Factory, first: int) -> None:
+    users = [await factory.user() for _ in range(6)]
+    products = [await factory.product() for _ in range(5)]
+    for p_index, product in enumerate(products):
+        for u_index, user in enumerate(users[: p_index + 1]):
+            await factory.review(product_id=product, user_id=user, created_at=at(10 * u_index + p_index))
+    batched = await api.data(
+        "query($n: Int!) { products(first: 10) { nodes { id reviews(first: $n) {"
+        " totalCount nodes { id } pageInfo { hasNextPage endCursor } } } } }",
+        {"n": first},
+    )
+    for node in batched["products"]["nodes"]:
+        alone = await api.data(
+            "query($id: ID!, $n: Int!) { product(id: $id) { reviews(first: $n) {"
+            " totalCount nodes { id } pageInfo { hasNextPage endCursor } } } }",
+            {"id": node["id"], "n": first},
+        )
+        assert node["reviews"] == alone["product"]["reviews"]
+        assert len(node["reviews"]["nodes"]) == min(first, node["reviews"]["totalCount"])
+        assert node["reviews"]["pageInfo"]["hasNextPage"] is (node["reviews"]["totalCount"] > first)

@@ -1,0 +1,217 @@
+"""The migrations build exactly the schema of models/, and take it down again, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, make_url, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateIndex
+
+from alembic import command
+from models import Base
+from server.migrate import alembic_config, current, downgrade, upgrade
+from server.settings import normalize_database_url
+
+REPO = Path(__file__).resolve().parents[2]
+Scratch = Callable[[], Awaitable[str]]
+
+
+@asynccontextmanager
+async def scratch_database(backend: str, directory: Path) -> AsyncIterator[str]:
+    """The URL of a new, empty database of `backend`, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / f'{uuid.uuid4().hex}.db'}"
+        return
+    server_url = os.environ.get("TEST_DATABASE_URL")
+    if not server_url:
+        pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL backend not configured")
+    url = make_url(normalize_database_url(server_url))
+    name = f"storefront_scratch_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest_asyncio.fixture
+async def scratch(backend: str, tmp_path: Path) -> AsyncIterator[Scratch]:
+    """Makes fresh databases of the test's backend."""
+    async with AsyncExitStack() as stack:
+
+        async def make() -> str:
+            return await stack.enter_async_context(scratch_database(backend, tmp_path))
+
+        yield make
+
+
+async def _inspect(url: str, check: Callable[[Connection], Any]) -> Any:
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(check)
+    finally:
+        await engine.dispose()
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names()) - {"alembic_version"}
+
+
+def _head(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+# Indexes with DESC columns or a WHERE clause: SQLite's reflection reports only
+# their plain column names, so compare_metadata sees them as different there.
+_EXPRESSION_INDEXES = {
+    index.name
+    for table in Base.metadata.tables.values()
+    for index in table.indexes
+    if index.expressions != list(index.columns) or index.dialect_options["sqlite"]["where"]
+}
+
+
+def _unavoidable(diff: Any, dialect: str) -> bool:
+    """Differences that come from SQLite's reflection, not from the schema."""
+    if dialect != "sqlite":
+        return False
+    if isinstance(diff, tuple) and diff[0] in {"add_index", "remove_index"}:
+        # Checked on the DDL text instead: test_sqlite_indexes_match_the_models.
+        return diff[1].name in _EXPRESSION_INDEXES
+    if isinstance(diff, list) and diff[0][0] == "modify_default":
+        # alembic's SQLite comparison cannot match an empty-string default ('').
+        _, _, table, column, _, reflected, expected = diff[0]
+        return bool(expected.arg == "" and reflected.arg.text == "''")
+    return False
+
+
+def _schema_differences(conn: Connection) -> list[Any]:
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    diffs = compare_metadata(context, Base.metadata)
+    return [diff for diff in diffs if not _unavoidable(diff, conn.dialect.name)]
+
+
+async def test_upgrade_builds_the_schema_of_the_models(scratch: Scratch) -> None:
+    url = await scratch()
+    assert await current(url) is None
+
+    await upgrade(url)
+
+    assert await current(url) == _head(url)
+    assert await _inspect(url, _schema_differences) == []
+
+
+async def test_sqlite_indexes_match_the_models(tmp_path: Path) -> None:
+    async with scratch_database("sqlite", tmp_path) as url:
+        await upgrade(url)
+
+        def stored(conn: Connection) -> dict[str, str]:
+            rows = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+            return {name: " ".join(sql.split()) for name, sql in rows if sql is not None}
+
+        indexes = await _inspect(url, stored)
+
+    dialect = sqlite.dialect()
+    for table in Base.metadata.tables.values():
+        for index in table.indexes:
+            expected = " ".join(str(CreateIndex(index).compile(dialect=dialect)).split())
+            assert indexes[index.name] == expected
+
+
+async def test_downgrade_to_base_drops_everything_and_upgrade_rebuilds(scratch: Scratch) -> None:
+    url = await scratch()
+    await upgrade(url)
+
+    await downgrade(url)
+
+    assert await current(url) is None
+    assert await _inspect(url, _tables) == set()
+
+    await upgrade(url)
+
+    assert await _inspect(url, _tables) == set(Base.metadata.tables)
+    assert await _inspect(url, _schema_differences) == []
+
+
+async def test_upgrade_is_idempotent(scratch: Scratch) -> None:
+    url = await scratch()
+    await upgrade(url)
+    await upgrade(url)
+
+    assert await current(url) == _head(url)
+
+
+async def test_env_takes_the_url_from_config_attributes_without_a_connection(
+    scratch: Scratch,
+) -> None:
+    url = await scratch()
+    config = alembic_config(url)
+
+    # No connection handed in: env.py runs its own event loop, so off this one.
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    assert await current(url) == _head(url)
+
+
+async def test_alembic_cli_takes_the_url_from_database_url(scratch: Scratch) -> None:
+    url = await scratch()
+    env = {**os.environ, "DATABASE_URL": url}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "alembic",
+        "upgrade",
+        "head",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+
+    assert process.returncode == 0, output.decode()
+    assert await current(url) == _head(url)
+
+
+def test_offline_sql_creates_every_table_and_index() -> None:
+    """`alembic upgrade --sql` renders the DDL without a database."""
+    config = alembic_config("postgresql+asyncpg://nobody@localhost/none")
+    config.output_buffer = io.StringIO()
+
+    command.upgrade(config, "head", sql=True)
+
+    sql = config.output_buffer.getvalue()
+    for table in Base.metadata.tables.values():
+        assert f"CREATE TABLE {table.name} (" in sql
+        for index in table.indexes:
+            assert f"CREATE INDEX {index.name} " in sql
