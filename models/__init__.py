@@ -17,7 +17,7 @@ __all__ = [
     "OrderItem",
     "Product",
     "Review",
-    "User",
     "UTCDateTime",
+    "User",
     "utcnow",
 ]

@@ -27,7 +27,9 @@ class Order(Base):
             text("id DESC"),
         ),
         # A customer's orders of any status, newest first, with the keyset tiebreak.
-        Index("ix_orders_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_orders_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
+        ),
         # The admin order feed.
         Index("ix_orders_created_at_id", text("created_at DESC"), text("id DESC")),
     )
@@ -41,9 +43,7 @@ class Order(Base):
 
 class OrderItem(Base):
     __tablename__ = "order_items"
-    __table_args__ = (
-        CheckConstraint("quantity BETWEEN 1 AND 1000", name="quantity_range"),
-    )
+    __table_args__ = (CheckConstraint("quantity BETWEEN 1 AND 1000", name="quantity_range"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)

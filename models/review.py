@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, BigId, UTCDateTime, utcnow
@@ -15,8 +23,15 @@ class Review(Base):
     __table_args__ = (
         UniqueConstraint("product_id", "user_id"),
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
-        Index("ix_reviews_product_id_created_at_id", "product_id", text("created_at DESC"), text("id DESC")),
-        Index("ix_reviews_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")),
+        Index(
+            "ix_reviews_product_id_created_at_id",
+            "product_id",
+            text("created_at DESC"),
+            text("id DESC"),
+        ),
+        Index(
+            "ix_reviews_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

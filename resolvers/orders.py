@@ -76,4 +76,3 @@ def product_of_item(*, loaders: Loaders, item: OrderItemRecord) -> Future[Any]:
 
 def order_of_item(*, loaders: Loaders, item: OrderItemRecord) -> Future[Any]:
     return loaders.order_by_id.load(item.order_id)
-

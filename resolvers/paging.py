@@ -18,7 +18,9 @@ def page_args(*, first: int | None, after: str | None, sort: Sort, default: int)
     """`first` must be 0..100; `after` must be a cursor this server issued for `sort`."""
     size = default if first is None else first
     if not 0 <= size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"`first` must be between 0 and {MAX_PAGE_SIZE}, got {size}.", field="first")
+        raise InvalidInput(
+            f"`first` must be between 0 and {MAX_PAGE_SIZE}, got {size}.", field="first"
+        )
     if after is None:
         return PageArgs(first=size)
     try:

@@ -51,9 +51,7 @@ async def create_token(
         user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
         created = user is None
         if user is None:
-            user = User(
-                email=email, name=name or email.split("@", 1)[0], role=role or "customer"
-            )
+            user = User(email=email, name=name or email.split("@", 1)[0], role=role or "customer")
             session.add(user)
             await session.flush()
         elif role is not None:
@@ -75,9 +73,7 @@ async def list_tokens(
         return [TokenInfo(*row) for row in rows]
 
 
-async def revoke_token(
-    *, sessionmaker: async_sessionmaker[AsyncSession], token_or_id: str
-) -> int:
+async def revoke_token(*, sessionmaker: async_sessionmaker[AsyncSession], token_or_id: str) -> int:
     """Revokes a token given as its text or its numeric id; returns the token id."""
     condition = ApiToken.token_hash == hash_token(token_or_id)
     if token_or_id.isdigit():

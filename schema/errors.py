@@ -40,7 +40,7 @@ def error_payload(message: str, code: str, **extensions: Any) -> dict[str, Any]:
 
 def format_request_error(error: GraphQLError, code: str) -> dict[str, Any]:
     """A parse, validation or variable error: shown as is, with its code."""
-    formatted = error.formatted
+    formatted: dict[str, Any] = dict(error.formatted)
     formatted["extensions"] = {**(error.extensions or {}), "code": code}
     return formatted
 
@@ -49,14 +49,16 @@ def format_execution_error(error: GraphQLError, *, request_id: str | None) -> di
     """An error raised while resolving a field: mapped when expected, masked otherwise."""
     original = error.original_error
     if isinstance(original, DomainError):
-        formatted = error.formatted
-        extensions: dict[str, Any] = {"code": DOMAIN_ERROR_CODES.get(type(original), BAD_USER_INPUT)}
+        formatted: dict[str, Any] = dict(error.formatted)
+        extensions: dict[str, Any] = {
+            "code": DOMAIN_ERROR_CODES.get(type(original), BAD_USER_INPUT)
+        }
         if original.field is not None:
             extensions["field"] = original.field
         formatted["extensions"] = extensions
         return formatted
     if original is None and error.extensions and "code" in error.extensions:
-        return error.formatted
+        return dict(error.formatted)
     logger.error(
         "unexpected error resolving %s (request %s)",
         ".".join(str(p) for p in error.path or []),

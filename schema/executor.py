@@ -55,15 +55,17 @@ class Document:
     validation_errors: list[GraphQLError] | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode:
-        operations = [
-            d for d in self.ast.definitions if isinstance(d, OperationDefinitionNode)
-        ]
+        operations = [d for d in self.ast.definitions if isinstance(d, OperationDefinitionNode)]
         if name is None:
             if len(operations) == 1:
                 return operations[0]
             raise RequestError(
                 GRAPHQL_VALIDATION_FAILED,
-                [GraphQLError("Must provide operation name if query contains multiple operations.")],
+                [
+                    GraphQLError(
+                        "Must provide operation name if query contains multiple operations."
+                    )
+                ],
             )
         for operation in operations:
             if operation.name is not None and operation.name.value == name:

@@ -30,5 +30,7 @@ def id_of_type(global_id: str, type_name: str, *, field: str) -> int:
     """The database id of a global ID that must be of `type_name`."""
     actual, id_ = from_global_id(global_id, field=field)
     if actual != type_name:
-        raise InvalidInput(f"`{field}` must be the ID of a {type_name}, not a {actual}.", field=field)
+        raise InvalidInput(
+            f"`{field}` must be the ID of a {type_name}, not a {actual}.", field=field
+        )
     return id_

@@ -32,7 +32,9 @@ class Query:
         )
         return result
 
-    @strawberry.field(description="Same order as `ids`; null where an ID resolves to nothing visible.")
+    @strawberry.field(
+        description="Same order as `ids`; null where an ID resolves to nothing visible."
+    )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         keys = [from_global_id(id_, field=f"ids[{i}]") for i, id_ in enumerate(ids)]
         context = info.context

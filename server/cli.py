@@ -188,7 +188,9 @@ def token_revoke(token_or_id: str) -> None:
     async def go(settings: Settings) -> int:
         engine = create_engine(settings)
         try:
-            return await revoke_token(sessionmaker=create_sessionmaker(engine), token_or_id=token_or_id)
+            return await revoke_token(
+                sessionmaker=create_sessionmaker(engine), token_or_id=token_or_id
+            )
         finally:
             await engine.dispose()
 

@@ -30,8 +30,8 @@ SCRIPTS = ("react.production.min.js", "react-dom.production.min.js", "graphiql.m
 STYLESHEETS = ("graphiql.min.css",)
 
 DEFAULT_QUERY = """\
-# Storefront GraphQL API. Run a query with Ctrl-Enter or the run button.
-# To act as a signed-in user, put this in the Headers tab below:
+# Storefront API. Ctrl-Enter runs the query.
+# To act as a user, put in the Headers tab below:
 #   {"Authorization": "Bearer <token>"}
 
 {

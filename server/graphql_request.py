@@ -71,9 +71,7 @@ def from_query_string(request: Request) -> GraphQLRequest:
 async def from_body(request: Request) -> GraphQLRequest:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
-        raise BadRequest(
-            "Unsupported Content-Type: send application/json.", status=415
-        )
+        raise BadRequest("Unsupported Content-Type: send application/json.", status=415)
     body = await request.body()
     try:
         payload = orjson.loads(body)

@@ -55,8 +55,12 @@ def _wants_graphiql(request: Request) -> bool:
     return "text/html" in accept and "query" not in request.query_params
 
 
-def _json(payload: Any, *, status: int, media_type: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type=media_type, headers=headers)
+def _json(
+    payload: Any, *, status: int, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        orjson.dumps(payload), status_code=status, media_type=media_type, headers=headers
+    )
 
 
 async def graphql_endpoint(request: Request) -> Response:
@@ -65,7 +69,11 @@ async def graphql_endpoint(request: Request) -> Response:
     media_type = _response_media_type(request)
     if media_type is None:
         return _json(
-            {"errors": [error_payload("Not acceptable: ask for application/json.", BAD_USER_INPUT)]},
+            {
+                "errors": [
+                    error_payload("Not acceptable: ask for application/json.", BAD_USER_INPUT)
+                ]
+            },
             status=406,
             media_type=APPLICATION_JSON,
         )
@@ -130,6 +138,8 @@ async def _run(request: Request, graphql_request: GraphQLRequest, media_type: st
 def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     if result.errors:
-        payload["errors"] = [format_execution_error(e, request_id=request_id) for e in result.errors]
+        payload["errors"] = [
+            format_execution_error(e, request_id=request_id) for e in result.errors
+        ]
     payload["data"] = result.data
     return payload

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -34,11 +35,26 @@ def alembic_config(database_url: str) -> Config:
 
 def _engine(database_url: str) -> AsyncEngine:
     settings = Settings(database_url=normalize_database_url(database_url))
-    path = settings.sqlite_path()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
     # No pool: a migration is a one-off, and SQLite must not keep the file open.
-    return create_async_engine(settings.database_url, poolclass=NullPool)
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    if settings.is_sqlite:
+        path = settings.sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # The sqlite3 module only opens a transaction before DML, so DDL would
+        # commit statement by statement; BEGIN ourselves to make a migration
+        # all-or-nothing, as on PostgreSQL.
+        event.listen(engine.sync_engine, "connect", _sqlite_manual_transactions)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 async def _run(database_url: str, run: Callable[[Config], None]) -> None:

@@ -7,7 +7,7 @@ TEST_DATABASE_URL is set (CI sets it), so behaviour is checked on both.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,11 +95,6 @@ async def db(database: Database) -> AsyncIterator[Database]:
     await database.truncate()
     database.statements.clear()
     yield database
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str | None]:
-    yield os.environ.get("TEST_REDIS_URL")
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ import strawberry
 from loaders.records import CategoryRecord, ProductRecord
 from resolvers import catalog, reviews
 from schema.context import Info
-from schema.global_id import to_global_id
 from schema.types.node import Connection, Node, is_record
 
 if TYPE_CHECKING:
     from schema.types.reviews import Review
-
-Parent = strawberry.Parent
 
 
 @strawberry.type
@@ -25,23 +22,19 @@ class Category(Node):
     is_type_of = is_record(CategoryRecord)
 
     @strawberry.field
-    def id(self, root: Parent[CategoryRecord]) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Category", root.id))
-
-    @strawberry.field
-    def parent(self, root: Parent[CategoryRecord], info: Info) -> Category | None:
+    def parent(self, root: strawberry.Parent[CategoryRecord], info: Info) -> Category | None:
         result: Any = catalog.parent_of(loaders=info.context.loaders, category=root)
         return result
 
     @strawberry.field
-    def children(self, root: Parent[CategoryRecord], info: Info) -> list[Category]:
+    def children(self, root: strawberry.Parent[CategoryRecord], info: Info) -> list[Category]:
         result: Any = catalog.children_of(loaders=info.context.loaders, category=root)
         return result
 
     @strawberry.field(description="Active products of this category, newest first.")
     async def products(
         self,
-        root: Parent[CategoryRecord],
+        root: strawberry.Parent[CategoryRecord],
         info: Info,
         first: int | None = 10,
         after: str | None = None,
@@ -64,18 +57,14 @@ class Product(Node):
     is_type_of = is_record(ProductRecord)
 
     @strawberry.field
-    def id(self, root: Parent[ProductRecord]) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Product", root.id))
-
-    @strawberry.field
-    def category(self, root: Parent[ProductRecord], info: Info) -> Category:
+    def category(self, root: strawberry.Parent[ProductRecord], info: Info) -> Category:
         result: Any = catalog.category_of(loaders=info.context.loaders, product=root)
         return result
 
     @strawberry.field(description="Newest first.")
     async def reviews(
         self,
-        root: Parent[ProductRecord],
+        root: strawberry.Parent[ProductRecord],
         info: Info,
         first: int | None = 10,
         after: str | None = None,
@@ -86,11 +75,13 @@ class Product(Node):
         return result
 
     @strawberry.field(description="Mean rating of all its reviews; null when it has none.")
-    async def average_rating(self, root: Parent[ProductRecord], info: Info) -> float | None:
+    async def average_rating(
+        self, root: strawberry.Parent[ProductRecord], info: Info
+    ) -> float | None:
         stats = await catalog.review_stats_of(loaders=info.context.loaders, product=root)
         return stats.average
 
     @strawberry.field
-    async def review_count(self, root: Parent[ProductRecord], info: Info) -> int:
+    async def review_count(self, root: strawberry.Parent[ProductRecord], info: Info) -> int:
         stats = await catalog.review_stats_of(loaders=info.context.loaders, product=root)
         return stats.count

@@ -15,6 +15,7 @@ from loaders.records import (
     UserRecord,
 )
 from resolvers.paging import Connection as PageConnection
+from schema.global_id import to_global_id
 
 NodeT = TypeVar("NodeT")
 
@@ -31,11 +32,14 @@ TYPE_OF_RECORD: dict[type, str] = {
 
 @strawberry.interface
 class Node:
-    id: strawberry.ID
+    @strawberry.field
+    def id(self, root: strawberry.Parent[Any]) -> strawberry.ID:
+        """The global ID; shared by every Node type through this interface."""
+        return strawberry.ID(to_global_id(TYPE_OF_RECORD[type(root)], root.id))
 
     @classmethod
     def resolve_type(
-        cls, obj: Any, _info: GraphQLResolveInfo, _type: GraphQLAbstractType
+        cls, obj: Any, _info: GraphQLResolveInfo[Any], _type: GraphQLAbstractType
     ) -> str | None:
         return TYPE_OF_RECORD.get(type(obj))
 
@@ -43,7 +47,7 @@ class Node:
 def is_record(record_type: type) -> Any:
     """An `is_type_of` for a Node type whose values are `record_type` records."""
 
-    def is_type_of(cls: type, obj: Any, _info: GraphQLResolveInfo) -> bool:
+    def is_type_of(cls: type, obj: Any, _info: GraphQLResolveInfo[Any]) -> bool:
         return type(obj) is record_type
 
     return classmethod(is_type_of)

@@ -16,27 +16,23 @@ from schema.types.enums import OrderStatus
 from schema.types.node import Node, is_record
 from schema.types.people import User
 
-Parent = strawberry.Parent
-
 
 @strawberry.type
 class Order(Node):
     status: OrderStatus
-    total_cents: int = strawberry.field(description="Sum of quantity * unitPriceCents over its items.")
+    total_cents: int = strawberry.field(
+        description="Sum of quantity * unitPriceCents over its items."
+    )
     created_at: datetime
     is_type_of = is_record(OrderRecord)
 
     @strawberry.field
-    def id(self, root: Parent[OrderRecord]) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Order", root.id))
-
-    @strawberry.field
-    def customer(self, root: Parent[OrderRecord], info: Info) -> User:
+    def customer(self, root: strawberry.Parent[OrderRecord], info: Info) -> User:
         result: Any = orders.customer_of(loaders=info.context.loaders, order=root)
         return result
 
     @strawberry.field(description="In insertion order.")
-    def items(self, root: Parent[OrderRecord], info: Info) -> list[OrderItem]:
+    def items(self, root: strawberry.Parent[OrderRecord], info: Info) -> list[OrderItem]:
         result: Any = orders.items_of(loaders=info.context.loaders, order=root)
         return result
 
@@ -44,18 +40,20 @@ class Order(Node):
 @strawberry.type
 class OrderItem:
     quantity: int
-    unit_price_cents: int = strawberry.field(description="The product's price when the order was placed.")
+    unit_price_cents: int = strawberry.field(
+        description="The product's price when the order was placed."
+    )
 
     @strawberry.field
-    def id(self, root: Parent[OrderItemRecord]) -> strawberry.ID:
+    def id(self, root: strawberry.Parent[OrderItemRecord]) -> strawberry.ID:
         return strawberry.ID(to_global_id("OrderItem", root.id))
 
     @strawberry.field
-    def product(self, root: Parent[OrderItemRecord], info: Info) -> Product:
+    def product(self, root: strawberry.Parent[OrderItemRecord], info: Info) -> Product:
         result: Any = orders.product_of_item(loaders=info.context.loaders, item=root)
         return result
 
     @strawberry.field
-    def order(self, root: Parent[OrderItemRecord], info: Info) -> Order:
+    def order(self, root: strawberry.Parent[OrderItemRecord], info: Info) -> Order:
         result: Any = orders.order_of_item(loaders=info.context.loaders, item=root)
         return result

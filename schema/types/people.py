@@ -10,7 +10,6 @@ import strawberry
 from loaders.records import UserRecord
 from resolvers import users
 from schema.context import Info
-from schema.global_id import to_global_id
 from schema.types.enums import OrderStatus, Role
 from schema.types.node import Connection, Node, is_record
 
@@ -18,7 +17,6 @@ if TYPE_CHECKING:
     from schema.types.orders import Order
     from schema.types.reviews import Review
 
-Parent = strawberry.Parent
 _VISIBLE = "Visible to the user themself and to admins; null for everyone else (no error)."
 
 
@@ -29,16 +27,12 @@ class User(Node):
     created_at: datetime
     is_type_of = is_record(UserRecord)
 
-    @strawberry.field
-    def id(self, root: Parent[UserRecord]) -> strawberry.ID:
-        return strawberry.ID(to_global_id("User", root.id))
-
     @strawberry.field(description=_VISIBLE)
-    def email(self, root: Parent[UserRecord], info: Info) -> str | None:
+    def email(self, root: strawberry.Parent[UserRecord], info: Info) -> str | None:
         return users.private_field(viewer=info.context.viewer, user=root, value=root.email)
 
     @strawberry.field(description=_VISIBLE)
-    def role(self, root: Parent[UserRecord], info: Info) -> Role | None:
+    def role(self, root: strawberry.Parent[UserRecord], info: Info) -> Role | None:
         role = users.private_field(viewer=info.context.viewer, user=root, value=root.role)
         return None if role is None else Role(role)
 
@@ -48,7 +42,7 @@ class User(Node):
     )
     async def orders(
         self,
-        root: Parent[UserRecord],
+        root: strawberry.Parent[UserRecord],
         info: Info,
         first: int | None = 10,
         after: str | None = None,
@@ -67,7 +61,7 @@ class User(Node):
     @strawberry.field(description="Newest first. Public.")
     async def reviews(
         self,
-        root: Parent[UserRecord],
+        root: strawberry.Parent[UserRecord],
         info: Info,
         first: int | None = 10,
         after: str | None = None,
@@ -78,7 +72,7 @@ class User(Node):
         return result
 
     @strawberry.field(description="Number of orders. Same visibility as `orders`.")
-    async def order_count(self, root: Parent[UserRecord], info: Info) -> int | None:
+    async def order_count(self, root: strawberry.Parent[UserRecord], info: Info) -> int | None:
         return await users.order_count_of(
             loaders=info.context.loaders, viewer=info.context.viewer, user=root
         )

@@ -10,12 +10,9 @@ import strawberry
 from loaders.records import ReviewRecord
 from resolvers import reviews
 from schema.context import Info
-from schema.global_id import to_global_id
 from schema.types.catalog import Product
 from schema.types.node import Node, is_record
 from schema.types.people import User
-
-Parent = strawberry.Parent
 
 
 @strawberry.type
@@ -26,15 +23,11 @@ class Review(Node):
     is_type_of = is_record(ReviewRecord)
 
     @strawberry.field
-    def id(self, root: Parent[ReviewRecord]) -> strawberry.ID:
-        return strawberry.ID(to_global_id("Review", root.id))
-
-    @strawberry.field
-    def author(self, root: Parent[ReviewRecord], info: Info) -> User:
+    def author(self, root: strawberry.Parent[ReviewRecord], info: Info) -> User:
         result: Any = reviews.author_of(loaders=info.context.loaders, review=root)
         return result
 
     @strawberry.field
-    def product(self, root: Parent[ReviewRecord], info: Info) -> Product:
+    def product(self, root: strawberry.Parent[ReviewRecord], info: Info) -> Product:
         result: Any = reviews.product_of_review(loaders=info.context.loaders, review=root)
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,3 +29,9 @@ async def insert_rows(db: Database, model: Any, rows: list[dict[str, Any]]) -> l
         statement = insert(model).returning(model.id, sort_by_parameter_order=True)
         result = await session.execute(statement, rows)
         return [int(id_) for id_ in result.scalars()]
+
+
+@pytest.fixture
+def db_loaders(db: Database, dialect: Dialect) -> Callable[[], Loaders]:
+    """Builds a fresh `Loaders` (a new request) on each call."""
+    return lambda: Loaders(sessionmaker=db.sessionmaker, dialect=dialect)

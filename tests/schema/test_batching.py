@@ -28,7 +28,9 @@ USER_ORDERS = """query($id: ID!) { user(id: $id) { orders(first: 10) { nodes {
 async def _shop(factory: Factory, *, customers: int, orders: int, products: int) -> list[int]:
     rng = random.Random(7)
     categories = [await factory.category() for _ in range(4)]
-    product_ids = [await factory.product(category_id=rng.choice(categories)) for _ in range(products)]
+    product_ids = [
+        await factory.product(category_id=rng.choice(categories)) for _ in range(products)
+    ]
     user_ids = [await factory.user() for _ in range(customers)]
     for i, product in enumerate(product_ids):
         for user in rng.sample(user_ids, k=min(len(user_ids), 1 + i % 5)):
@@ -46,7 +48,9 @@ async def _statements(api: Api, query: str, variables: dict[str, object], token:
     return len(api.statements)
 
 
-async def test_order_dashboard_statement_count_is_independent_of_n(api: Api, factory: Factory) -> None:
+async def test_order_dashboard_statement_count_is_independent_of_n(
+    api: Api, factory: Factory
+) -> None:
     await _shop(factory, customers=10, orders=50, products=30)
     admin = await api.token("admin@example.com", role="admin")
     small = await _statements(api, DASHBOARD, {"n": 5}, admin)
@@ -70,7 +74,9 @@ async def test_user_orders_statement_count_is_independent_of_n(api: Api, factory
     many = await factory.user()
     for user, count in ((few, 2), (many, 10)):
         for i in range(count):
-            await factory.order(user_id=user, items=[(product_ids[i], 1, 1), (product_ids[i + 1], 1, 1)])
+            await factory.order(
+                user_id=user, items=[(product_ids[i], 1, 1), (product_ids[i + 1], 1, 1)]
+            )
     counts = [
         await _statements(api, USER_ORDERS, {"id": to_global_id("User", user)}, admin)
         for user in (few, many)
@@ -85,7 +91,9 @@ async def test_nested_pages_are_per_parent(api: Api, factory: Factory, first: in
     products = [await factory.product() for _ in range(5)]
     for p_index, product in enumerate(products):
         for u_index, user in enumerate(users[: p_index + 1]):
-            await factory.review(product_id=product, user_id=user, created_at=at(10 * u_index + p_index))
+            await factory.review(
+                product_id=product, user_id=user, created_at=at(10 * u_index + p_index)
+            )
     batched = await api.data(
         "query($n: Int!) { products(first: 10) { nodes { id reviews(first: $n) {"
         " totalCount nodes { id } pageInfo { hasNextPage endCursor } } } } }",

@@ -11,7 +11,9 @@ from tests.factories import Factory, at
 
 async def test_product_by_id_and_sku(api: Api, factory: Factory) -> None:
     category = await factory.category(name="Tools")
-    product = await factory.product(sku="HAM-1", name="Hammer", price_cents=1999, category_id=category)
+    product = await factory.product(
+        sku="HAM-1", name="Hammer", price_cents=1999, category_id=category
+    )
     query = """query($id: ID, $sku: String) { product(id: $id, sku: $sku) {
         id sku name priceCents active createdAt updatedAt description category { id name } } }"""
     by_id = await api.data(query, {"id": to_global_id("Product", product)})
@@ -19,7 +21,12 @@ async def test_product_by_id_and_sku(api: Api, factory: Factory) -> None:
     assert by_id == by_sku
     got = by_id["product"]
     assert got["id"] == to_global_id("Product", product)
-    assert (got["sku"], got["name"], got["priceCents"], got["active"]) == ("HAM-1", "Hammer", 1999, True)
+    assert (got["sku"], got["name"], got["priceCents"], got["active"]) == (
+        "HAM-1",
+        "Hammer",
+        1999,
+        True,
+    )
     assert got["category"] == {"id": to_global_id("Category", category), "name": "Tools"}
     assert got["createdAt"].endswith("+00:00")
     assert (await api.data(query, {"sku": "nope"}))["product"] is None
@@ -28,7 +35,9 @@ async def test_product_by_id_and_sku(api: Api, factory: Factory) -> None:
 async def test_product_needs_exactly_one_of_id_or_sku(api: Api, factory: Factory) -> None:
     product = await factory.product(sku="A")
     for variables in ({}, {"id": to_global_id("Product", product), "sku": "A"}):
-        body = await api.query("query($id: ID, $sku: String) { product(id: $id, sku: $sku) { name } }", variables)
+        body = await api.query(
+            "query($id: ID, $sku: String) { product(id: $id, sku: $sku) { name } }", variables
+        )
         assert body["data"] == {"product": None}
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
@@ -62,11 +71,17 @@ async def _walk(api: Api, sort: str, page_size: int, extra: str = "", **kw: Any)
         after = connection["pageInfo"]["endCursor"]
 
 
-async def test_every_sort_pages_through_everything_once_with_ties(api: Api, factory: Factory) -> None:
+async def test_every_sort_pages_through_everything_once_with_ties(
+    api: Api, factory: Factory
+) -> None:
     ids = []
     for i in range(7):
         # Equal prices, names and timestamps in pairs: the id breaks ties.
-        ids.append(await factory.product(price_cents=100 * (i // 2), name=f"N{i // 2}", created_at=at(i // 2)))
+        ids.append(
+            await factory.product(
+                price_cents=100 * (i // 2), name=f"N{i // 2}", created_at=at(i // 2)
+            )
+        )
     for sort in ("NEWEST", "PRICE_ASC", "PRICE_DESC", "NAME"):
         walked = await _walk(api, sort, 2)
         assert sorted(walked) == sorted(to_global_id("Product", i) for i in ids), sort
@@ -96,12 +111,17 @@ async def test_product_filters(api: Api, factory: Factory) -> None:
     query = "query($f: ProductFilter) { products(filter: $f) { totalCount nodes { name } } }"
     got = await api.data(query, {"f": {"search": "HAMMER", "minPriceCents": 1000}})
     assert got["products"] == {"totalCount": 1, "nodes": [{"name": "Big Hammer"}]}
-    got = await api.data(query, {"f": {"categoryId": to_global_id("Category", tools), "maxPriceCents": 600}})
+    got = await api.data(
+        query, {"f": {"categoryId": to_global_id("Category", tools), "maxPriceCents": 600}}
+    )
     assert got["products"]["nodes"] == [{"name": "hammer 100%"}]
     got = await api.data(query, {"f": {"search": "0%"}})
     assert got["products"]["nodes"] == [{"name": "hammer 100%"}]
     body = await api.query(query, {"f": {"categoryId": to_global_id("Product", hammer)}})
-    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "filter.categoryId"}
+    assert body["errors"][0]["extensions"] == {
+        "code": "BAD_USER_INPUT",
+        "field": "filter.categoryId",
+    }
 
 
 async def test_inactive_products_are_for_admins_only(api: Api, factory: Factory) -> None:
@@ -124,7 +144,13 @@ async def test_categories_tree(api: Api, factory: Factory) -> None:
     await factory.category(name="Chairs", parent_id=home)
     await factory.category(name="Hoses", parent_id=garden)
     data = await api.data("{ categories { name parent { name } children { name } } }")
-    assert [c["name"] for c in data["categories"]] == ["Garden", "Home", "Chairs", "Hoses", "Tables"]
+    assert [c["name"] for c in data["categories"]] == [
+        "Garden",
+        "Home",
+        "Chairs",
+        "Hoses",
+        "Tables",
+    ]
     assert data["categories"][1]["children"] == [{"name": "Chairs"}, {"name": "Tables"}]
     assert data["categories"][2]["parent"] == {"name": "Home"}
     assert data["categories"][0]["parent"] is None
@@ -164,4 +190,8 @@ async def test_reviews_and_rating_aggregates(api: Api, factory: Factory) -> None
     assert rated["reviewCount"] == 2
     assert rated["reviews"]["totalCount"] == 2
     assert rated["reviews"]["nodes"][0]["rating"] == 2
-    assert unrated == {"averageRating": None, "reviewCount": 0, "reviews": {"totalCount": 0, "nodes": []}}
+    assert unrated == {
+        "averageRating": None,
+        "reviewCount": 0,
+        "reviews": {"totalCount": 0, "nodes": []},
+    }

@@ -18,19 +18,26 @@ async def test_every_node_type_round_trips(api: Api, factory: Factory) -> None:
     product = await factory.product()
     review = await factory.review(product_id=product)
     order = await factory.order(items=[(product, 1, 1)])
-    category = (await api.data(
-        "query($id: ID!) { node(id: $id) { ... on Product { category { id } } } }",
-        {"id": to_global_id("Product", product)},
-    ))["node"]["category"]["id"]
+    category = (
+        await api.data(
+            "query($id: ID!) { node(id: $id) { ... on Product { category { id } } } }",
+            {"id": to_global_id("Product", product)},
+        )
+    )["node"]["category"]["id"]
     for type_name, id_ in (("Product", product), ("Review", review), ("Order", order)):
         gid = to_global_id(type_name, id_)
-        assert (await api.data(NODE, {"id": gid}, token=admin))["node"] == {"__typename": type_name, "id": gid}
+        assert (await api.data(NODE, {"id": gid}, token=admin))["node"] == {
+            "__typename": type_name,
+            "id": gid,
+        }
     assert (await api.data(NODE, {"id": category}))["node"]["__typename"] == "Category"
-    items = (await api.data(
-        "query($id: ID!) { order(id: $id) { items { id } customer { id } } }",
-        {"id": to_global_id("Order", order)},
-        token=admin,
-    ))["order"]
+    items = (
+        await api.data(
+            "query($id: ID!) { order(id: $id) { items { id } customer { id } } }",
+            {"id": to_global_id("Order", order)},
+            token=admin,
+        )
+    )["order"]
     assert (await api.data(NODE, {"id": items["customer"]["id"]}))["node"]["__typename"] == "User"
     # An OrderItem ID is a valid ID but OrderItem is not a Node.
     assert (await api.data(NODE, {"id": items["items"][0]["id"]}))["node"] is None
@@ -39,7 +46,11 @@ async def test_every_node_type_round_trips(api: Api, factory: Factory) -> None:
 async def test_nodes_keeps_order_and_hides_what_is_not_visible(api: Api, factory: Factory) -> None:
     product = await factory.product()
     order = await factory.order()
-    ids = [to_global_id("Order", order), to_global_id("Product", product), to_global_id("Product", 10**9)]
+    ids = [
+        to_global_id("Order", order),
+        to_global_id("Product", product),
+        to_global_id("Product", 10**9),
+    ]
     data = await api.data("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert data["nodes"] == [None, {"id": ids[1]}, None]
 

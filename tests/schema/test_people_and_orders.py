@@ -34,7 +34,12 @@ async def test_private_fields_are_for_the_user_and_admins(api: Api, factory: Fac
         body = await api.query(USER_QUERY, {"id": owner}, token=token)
         user = body["data"]["user"]
         assert user["name"] == "owner"
-        assert (user["email"], user["role"], user["orders"], user["orderCount"]) == (None, None, None, None)
+        assert (user["email"], user["role"], user["orders"], user["orderCount"]) == (
+            None,
+            None,
+            None,
+            None,
+        )
         codes = sorted(e["extensions"]["code"] for e in body["errors"])
         expected = "FORBIDDEN" if token else "UNAUTHENTICATED"
         assert codes == [expected, expected]
@@ -69,7 +74,8 @@ async def test_order_by_id_owner_admin_forbidden(api: Api, factory: Factory) -> 
 
     product = await factory.product(name="Lamp")
     order = await factory.order(
-        user_id=from_global_id(owner, field="id")[1], items=[(product, 1, 500), (await factory.product(), 3, 10)]
+        user_id=from_global_id(owner, field="id")[1],
+        items=[(product, 1, 500), (await factory.product(), 3, 10)],
     )
     query = """query($id: ID!) { order(id: $id) { id totalCents customer { id }
       items { id quantity unitPriceCents product { name } order { id } } } }"""
@@ -94,17 +100,24 @@ async def test_orders_root_rules(api: Api, factory: Factory) -> None:
     admin_token = await api.token("admin@example.com", role="admin")
     from schema.global_id import from_global_id
 
-    me = from_global_id((await api.data("{ viewer { id } }", token=mine_token))["viewer"]["id"], field="id")[1]
+    me = from_global_id(
+        (await api.data("{ viewer { id } }", token=mine_token))["viewer"]["id"], field="id"
+    )[1]
     someone = await factory.user()
     mine = await factory.order(user_id=me, status="paid", created_at=at(5))
     theirs = await factory.order(user_id=someone, status="paid", created_at=at(6))
     await factory.order(user_id=someone, status="completed", created_at=at(7))
     query = "query($f: OrderFilter) { orders(filter: $f) { totalCount nodes { id } } }"
     # A customer sees only their own orders; customerId is ignored.
-    data = await api.data(query, {"f": {"customerId": to_global_id("User", someone)}}, token=mine_token)
+    data = await api.data(
+        query, {"f": {"customerId": to_global_id("User", someone)}}, token=mine_token
+    )
     assert data["orders"] == {"totalCount": 1, "nodes": [{"id": to_global_id("Order", mine)}]}
     data = await api.data(query, {"f": {"status": "PAID"}}, token=admin_token)
-    assert data["orders"]["nodes"] == [{"id": to_global_id("Order", theirs)}, {"id": to_global_id("Order", mine)}]
+    assert data["orders"]["nodes"] == [
+        {"id": to_global_id("Order", theirs)},
+        {"id": to_global_id("Order", mine)},
+    ]
     data = await api.data(
         query,
         {"f": {"customerId": to_global_id("User", someone), "createdBefore": at(7).isoformat()}},
@@ -126,7 +139,9 @@ async def test_users_listing_is_admin_only(api: Api, factory: Factory) -> None:
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     body = await api.query("{ users { totalCount } }")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    data = await api.data("{ users(first: 2) { totalCount nodes { email } pageInfo { hasNextPage } } }", token=admin)
+    data = await api.data(
+        "{ users(first: 2) { totalCount nodes { email } pageInfo { hasNextPage } } }", token=admin
+    )
     assert data["users"]["totalCount"] == 3
     assert data["users"]["pageInfo"]["hasNextPage"] is True
 
@@ -136,7 +151,8 @@ async def test_user_reviews_are_public(api: Api, factory: Factory) -> None:
     await factory.review(user_id=author, rating=3, created_at=at(1))
     await factory.review(user_id=author, rating=5, created_at=at(2))
     data = await api.data(
-        "query($id: ID!) { user(id: $id) { reviews { totalCount nodes { rating product { id } } } } }",
+        "query($id: ID!) { user(id: $id) {"
+        " reviews { totalCount nodes { rating product { id } } } } }",
         {"id": to_global_id("User", author)},
     )
     assert [n["rating"] for n in data["user"]["reviews"]["nodes"]] == [5, 3]

@@ -13,7 +13,9 @@ from tests.factories import Factory
 GQL_JSON = "application/graphql-response+json"
 
 
-async def _post_raw(api: Api, content: bytes, accept: str = GQL_JSON, ctype: str = "application/json") -> Any:
+async def _post_raw(
+    api: Api, content: bytes, accept: str = GQL_JSON, ctype: str = "application/json"
+) -> Any:
     return await api.client.post(
         "/graphql", content=content, headers={"Content-Type": ctype, "Accept": accept}
     )
@@ -29,7 +31,9 @@ async def _post_raw(api: Api, content: bytes, accept: str = GQL_JSON, ctype: str
         (b'{"query": "{ viewer { id } }", "variables": [1]}', "`variables`"),
     ],
 )
-async def test_bodies_that_are_not_graphql_requests_are_400(api: Api, body: bytes, fragment: str) -> None:
+async def test_bodies_that_are_not_graphql_requests_are_400(
+    api: Api, body: bytes, fragment: str
+) -> None:
     for accept in (GQL_JSON, "application/json"):
         response = await _post_raw(api, body, accept)
         assert response.status_code == 400
@@ -44,11 +48,19 @@ async def test_bodies_that_are_not_graphql_requests_are_400(api: Api, body: byte
         ({"query": "{ products { nodes { name }"}, "GRAPHQL_PARSE_FAILED"),
         ({"query": "{ products { nodes { colour } } }"}, "GRAPHQL_VALIDATION_FAILED"),
         ({"query": "query A { viewer { id } }", "operationName": "B"}, "GRAPHQL_VALIDATION_FAILED"),
-        ({"query": "query($n: Int) { products(first: $n) { totalCount } }", "variables": {"n": "many"}}, "BAD_USER_INPUT"),
+        (
+            {
+                "query": "query($n: Int) { products(first: $n) { totalCount } }",
+                "variables": {"n": "many"},
+            },
+            "BAD_USER_INPUT",
+        ),
         ({"query": "query($n: Int!) { products(first: $n) { totalCount } }"}, "BAD_USER_INPUT"),
     ],
 )
-async def test_requests_rejected_before_execution(api: Api, payload: dict[str, Any], code: str) -> None:
+async def test_requests_rejected_before_execution(
+    api: Api, payload: dict[str, Any], code: str
+) -> None:
     api.statements.clear()
     response = await api.client.post("/graphql", json=payload, headers={"Accept": GQL_JSON})
     assert response.status_code == 400
@@ -77,7 +89,9 @@ async def test_first_out_of_range_is_bad_user_input(api: Api, first: int) -> Non
 @pytest.mark.parametrize("cursor", ["garbage", "eyJub3QiOiJhIGN1cnNvciJ9", ""])
 async def test_foreign_cursor_is_bad_user_input(api: Api, factory: Factory, cursor: str) -> None:
     await factory.product()
-    body = await api.query("query($c: String) { products(after: $c) { totalCount } }", {"c": cursor})
+    body = await api.query(
+        "query($c: String) { products(after: $c) { totalCount } }", {"c": cursor}
+    )
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
 
 
@@ -95,7 +109,11 @@ async def test_cursor_of_another_sort_is_refused(api: Api, factory: Factory) -> 
 async def test_get_runs_queries_and_refuses_mutations(api: Api, factory: Factory) -> None:
     await factory.product(name="Kettle")
     response = await api.client.get(
-        "/graphql", params={"query": "query($n: Int) { products(first: $n) { nodes { name } } }", "variables": '{"n": 1}'}
+        "/graphql",
+        params={
+            "query": "query($n: Int) { products(first: $n) { nodes { name } } }",
+            "variables": '{"n": 1}',
+        },
     )
     assert response.status_code == 200
     assert response.json() == {"data": {"products": {"nodes": [{"name": "Kettle"}]}}}
@@ -126,7 +144,9 @@ async def test_revoked_token_is_401(api: Api) -> None:
     from resolvers.tokens import revoke_token
 
     token = await api.token("gone@example.com")
-    assert (await api.data("{ viewer { email } }", token=token))["viewer"]["email"] == "gone@example.com"
+    assert (await api.data("{ viewer { email } }", token=token))["viewer"][
+        "email"
+    ] == "gone@example.com"
     await revoke_token(sessionmaker=api.db.sessionmaker, token_or_id=token)
     response = await api.post("{ viewer { email } }", token=token)
     assert response.status_code == 401
@@ -154,7 +174,9 @@ async def test_unexpected_errors_are_masked_and_logged(
 
 
 async def test_unsupported_content_type_is_415(api: Api) -> None:
-    response = await _post_raw(api, b"query=%7Bviewer%7Bid%7D%7D", ctype="application/x-www-form-urlencoded")
+    response = await _post_raw(
+        api, b"query=%7Bviewer%7Bid%7D%7D", ctype="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
 
 
