@@ -4,7 +4,7 @@
 - entities, relations, aggregates, nested_pages: their batch functions
 - listings: root lists with filters, sorts and counts; the viewer by token
 - records, pagination: the values handed out (records, pages, cursors)
-- sql, keyset, batch: shared SQL pieces; the only dialect switch lives in sql
+- sql, keyset, batch: shared SQL pieces; every dialect difference lives in sql
 """
 
 from loaders.batch import BatchFn, SessionMaker

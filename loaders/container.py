@@ -26,13 +26,17 @@ V = TypeVar("V")
 
 
 class Loaders:
-    """The DataLoaders of one request, each batching its keys into one statement.
+    """The DataLoaders of one request, each turning a batch of keys into one statement.
 
     Build one per request inside the running event loop (aiodataloader binds
     the loop when a loader is created): `Loaders(sessionmaker=..., dialect=...)`,
-    `dialect` being `engine.dialect.name`. Each loader is created on first use,
-    so a request pays only for the loaders it touches; its cache lives as long
-    as the request. Every batch opens its own short session from `sessionmaker`.
+    `dialect` being `engine.dialect.name`. A loader is created on first use, so
+    a request pays only for the loaders it touches, and caches its values for
+    the request (`prime` / `clear` after a write). Every batch opens its own
+    short session from `sessionmaker`, and hands out the records of
+    `loaders.records`, not ORM instances. Root listings, which take arguments
+    rather than keys, are plain functions in `loaders.listings`; pass them
+    `sessionmaker` and `dialect` from here.
 
     Example:
         loaders = Loaders(sessionmaker=sessionmaker, dialect="sqlite")
@@ -90,6 +94,7 @@ class Loaders:
 
     @cached_property
     def review_stats_by_product_id(self) -> DataLoader[int, ReviewStats]:
+        """Count and mean rating of a product's reviews: `ReviewStats(0, None)` for none."""
         return self._loader(aggregates.review_stats_by_product_id)
 
     @cached_property
@@ -105,7 +110,8 @@ class Loaders:
     def active_product_count_by_category_id(self) -> DataLoader[int, int]:
         return self._loader(aggregates.active_product_count_by_category_id)
 
-    # Nested pages, newest first: keys carry the page arguments.
+    # Nested pages, newest first (created_at, then id, descending): keys carry the page
+    # arguments, and keys with equal arguments share one statement.
 
     @cached_property
     def reviews_page_by_product_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:

@@ -1,34 +1,26 @@
-"""Nested page loaders: the first page of a list under each of many parents, in one query.
+"""Nested page loaders: a page of a list under each of many parents, in one query.
 
-Top-N per group: `ROW_NUMBER() OVER (PARTITION BY parent ORDER BY sort)` keeps
-the first `first + 1` rows of every parent (the extra row only tells
-`has_next_page`), and an `after` cursor applies inside each partition. Keys
-with the same page arguments (and filters) share one statement, whatever their
-number; keys with different ones get one statement per distinct set, run in
-the batch's one session.
+Top-N per group (see `sql.first_rows_per_key`): the first `first + 1` rows of
+every parent, the extra row only telling `has_next_page`; an `after` cursor
+applies inside each parent's list. Keys with the same page arguments (and
+filters) share one statement, whatever their number; keys with different ones
+get one statement per distinct set, run one after another in the batch's one
+session. `first` may be 0: an empty page that still knows `has_next_page`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, partial
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, FromClause, bindparam, func, select
+from sqlalchemy import ColumnElement, FromClause, bindparam
 
 from loaders import keyset
 from loaders.batch import SessionMaker, unique
 from loaders.pagination import NEWEST, Page, PageArgs, Sort
 from loaders.records import OrderRecord, ProductRecord, ReviewRecord
-from loaders.sql import (
-    Dialect,
-    Statement,
-    field_index,
-    field_names,
-    in_keys,
-    is_true,
-    record_columns,
-)
+from loaders.sql import Dialect, Statement, field_index, field_names, first_rows_per_key, is_true
 from models import Order, Product, Review
 
 R = TypeVar("R")
@@ -62,26 +54,17 @@ class PagesByParent(Generic[R]):
 
     def _statement(self, dialect: Dialect, filters: tuple[str, ...], after: bool) -> Statement:
         table = self.table
-        partition = table.c[self.parent]
-        conditions = [in_keys(partition, dialect=dialect)]
-        if self.where is not None:
-            conditions.append(self.where(dialect))
+        conditions = [] if self.where is None else [self.where(dialect)]
         conditions.extend(table.c[name] == bindparam(name) for name in filters)
         if after:
             conditions.append(keyset.after(table, self.sort))
-        row_number = func.row_number().over(
-            partition_by=partition, order_by=keyset.order_by(table, self.sort)
-        )
-        ranked = (
-            select(*record_columns(table, self.record), row_number.label("row_number"))
-            .where(*conditions)
-            .subquery("ranked")
-        )
-        columns = [ranked.c[name] for name in field_names(self.record)]
-        return (
-            select(*columns)
-            .where(ranked.c.row_number <= bindparam("limit"))
-            .order_by(ranked.c[self.parent], ranked.c.row_number)
+        return first_rows_per_key(
+            table,
+            field_names(self.record),
+            self.parent,
+            dialect=dialect,
+            where=conditions,
+            order_by=partial(keyset.order_by, sort=self.sort),
         )
 
     async def load(

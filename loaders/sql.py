@@ -7,6 +7,7 @@ see one SQL text per statement shape.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any, Literal
 
@@ -15,10 +16,13 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    UnaryExpression,
     any_,
     bindparam,
     func,
     literal_column,
+    select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeEngine
@@ -47,6 +51,58 @@ def in_keys(
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
+
+
+def first_rows_per_key(
+    table: FromClause,
+    columns: Sequence[str],
+    key: str,
+    *,
+    dialect: Dialect,
+    where: Sequence[ColumnElement[bool]],
+    order_by: Callable[[FromClause], Sequence[UnaryExpression[Any]]],
+) -> Statement:
+    """Top-N per group: the first `:limit` rows in `order_by` order for each value of
+    column `key` in the list bound as `keys`, among the rows matching `where`.
+
+    Selects `columns`; rows come grouped by `key`, in `order_by` order within a key.
+
+    PostgreSQL joins each key to a LATERAL subquery with a LIMIT: one index scan
+    per key that stops after `:limit` rows, however many rows the key has.
+    SQLite has no LATERAL, so it numbers the rows of every key with
+    `ROW_NUMBER() OVER (PARTITION BY key ...)` and keeps the first `:limit`.
+    """
+    limit = bindparam("limit", type_=BigInteger)
+    if dialect == "postgresql":
+        keys = (
+            func.unnest(bindparam("keys", type_=ARRAY(BigInteger)))
+            .table_valued("value")
+            .render_derived(name="keys")
+        )
+        page = (
+            select(*(table.c[name] for name in columns))
+            .where(table.c[key] == keys.c.value, *where)
+            .order_by(*order_by(table))
+            .limit(limit)
+            .lateral("page")
+        )
+        return (
+            select(*(page.c[name] for name in columns))
+            .select_from(keys)
+            .join(page, true())
+            .order_by(page.c[key], *order_by(page))
+        )
+    row_number = func.row_number().over(partition_by=table.c[key], order_by=order_by(table))
+    ranked = (
+        select(*(table.c[name] for name in columns), row_number.label("row_number"))
+        .where(in_keys(table.c[key], dialect=dialect), *where)
+        .subquery("ranked")
+    )
+    return (
+        select(*(ranked.c[name] for name in columns))
+        .where(ranked.c.row_number <= limit)
+        .order_by(ranked.c[key], ranked.c.row_number)
+    )
 
 
 def is_true(table: FromClause, column: str, *, dialect: Dialect) -> ColumnElement[bool]:

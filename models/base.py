@@ -54,4 +54,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
+    """Every table also sets `sqlite_autoincrement`: SQLite then never reuses the id
+    of a deleted row, so a global ID always means one entity."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

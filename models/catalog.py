@@ -12,6 +12,7 @@ from models.base import Base, BigId, UTCDateTime, utcnow
 
 class Category(Base):
     __tablename__ = "categories"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -35,6 +36,7 @@ class Product(Base):
         Index("ix_products_created_at_id", text("created_at DESC"), text("id DESC")),
         Index("ix_products_price_cents_id", "price_cents", "id"),
         Index("ix_products_name_id", "name", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -32,6 +32,7 @@ class Order(Base):
         ),
         # The admin order feed.
         Index("ix_orders_created_at_id", text("created_at DESC"), text("id DESC")),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -43,7 +44,10 @@ class Order(Base):
 
 class OrderItem(Base):
     __tablename__ = "order_items"
-    __table_args__ = (CheckConstraint("quantity BETWEEN 1 AND 1000", name="quantity_range"),)
+    __table_args__ = (
+        CheckConstraint("quantity BETWEEN 1 AND 1000", name="quantity_range"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)

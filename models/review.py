@@ -32,6 +32,7 @@ class Review(Base):
         Index(
             "ix_reviews_user_id_created_at_id", "user_id", text("created_at DESC"), text("id DESC")
         ),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

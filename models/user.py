@@ -14,7 +14,10 @@ ROLES = ("customer", "admin")
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('customer', 'admin')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('customer', 'admin')", name="role"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(Text, unique=True)
@@ -28,6 +31,7 @@ class ApiToken(Base):
     """A bearer token, stored only as the SHA-256 hex digest of its text."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -197,6 +197,7 @@ class Dataset:
 
     def product_rows(self) -> Iterator[Row]:
         rng = self._rng(3)
+        self.prices.clear()
         for i in range(self.scale.products):
             product_id = i + 1
             name = f"{_pick(rng, ADJECTIVES)} {_pick(rng, MATERIALS)} {_pick(rng, NOUNS)}"
@@ -257,7 +258,8 @@ class Dataset:
         n = self.scale.reviews
         gap = max(1, n // (2 * DEMO_REVIEWS))
         demo = {n - 1 - k * gap for k in range(DEMO_REVIEWS)}
-        seen: set[tuple[int, int]] = set()
+        seen: set[int] = set()  # product_id * stride + user_id: far smaller than tuples
+        stride = self.scale.users + 1
         for i in range(n):
             created_at = self.reviews.at(i, rng)
             users = max(3, self.users.created_by(created_at))
@@ -265,9 +267,9 @@ class Dataset:
             while True:
                 user_id = CUSTOMER_ID if i in demo else 3 + int(rng.random() * (users - 2))
                 product_id = 1 + int(rng.random() * products)
-                if (product_id, user_id) not in seen:
+                if product_id * stride + user_id not in seen:
                     break
-            seen.add((product_id, user_id))
+            seen.add(product_id * stride + user_id)
             rating = _weighted(rng, RATINGS)
             body = _pick(rng, REVIEW_BODIES[rating])
             yield (i + 1, product_id, user_id, rating, body, created_at)
@@ -329,9 +331,8 @@ async def _wipe(conn: AsyncConnection, existing: set[str]) -> None:
         return
     for name in tables:
         await conn.execute(text(f"DELETE FROM {name}"))
-    if "sqlite_sequence" in {
-        row[0] for row in await conn.execute(text("SELECT name FROM sqlite_master"))
-    }:
+    sequences = text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'")
+    if (await conn.execute(sequences)).scalar_one():
         await conn.execute(text("DELETE FROM sqlite_sequence"))
 
 

@@ -258,6 +258,19 @@ async def test_reset_wipes_and_reseeds_identically(db: Database, factory: Factor
     assert await _checksum(db.engine) == seeded
 
 
+async def test_a_failed_seed_leaves_nothing_behind(db: Database) -> None:
+    def fail_on_orders(table: str, done: int, total: int) -> None:
+        if table == "orders":
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        await seed(engine=db.engine, scale="small", progress=fail_on_orders)
+
+    async with db.engine.connect() as conn:
+        for table in TABLES:
+            assert await _scalar(conn, f"SELECT count(*) FROM {table}") == 0
+
+
 async def test_unknown_scale_is_refused(db: Database) -> None:
     with pytest.raises(SeedError, match="unknown scale 'huge'"):
         await seed(engine=db.engine, scale="huge")
