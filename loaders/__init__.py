@@ -8,7 +8,7 @@
 """
 
 from loaders.batch import BatchFn, SessionMaker
-from loaders.container import Loaders
+from loaders.container import Loaders, loaded
 from loaders.listings import (
     OrderQuery,
     ProductQuery,
@@ -67,6 +67,7 @@ __all__ = [
     "Sort",
     "UserRecord",
     "all_categories",
+    "loaded",
     "orders_count",
     "orders_page",
     "products_count",

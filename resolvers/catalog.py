@@ -5,7 +5,7 @@ from __future__ import annotations
 from asyncio import Future
 from typing import Any
 
-from loaders import Loaders, ProductQuery, listings
+from loaders import Loaders, ProductQuery, listings, loaded
 from loaders.pagination import BY_NAME, NEWEST, PRICE_ASC, PRICE_DESC, Sort
 from loaders.records import CategoryRecord, ProductRecord, ReviewStats
 from resolvers.errors import Forbidden, InvalidInput
@@ -69,18 +69,20 @@ async def categories(*, loaders: Loaders) -> list[CategoryRecord]:
     return await listings.all_categories(sessionmaker=loaders.sessionmaker)
 
 
-def category_of(*, loaders: Loaders, product: ProductRecord) -> Future[Any]:
-    return loaders.category_by_id.load(product.category_id)
+def category_of(*, loaders: Loaders, product: ProductRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.category_by_id, product.category_id)
 
 
-def parent_of(*, loaders: Loaders, category: CategoryRecord) -> Future[Any] | None:
+def parent_of(*, loaders: Loaders, category: CategoryRecord) -> Any:
     if category.parent_id is None:
         return None
-    return loaders.category_by_id.load(category.parent_id)
+    return loaded(loaders.category_by_id, category.parent_id)
 
 
-def children_of(*, loaders: Loaders, category: CategoryRecord) -> Future[Any]:
-    return loaders.children_by_category_id.load(category.id)
+def children_of(*, loaders: Loaders, category: CategoryRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.children_by_category_id, category.id)
 
 
 async def products_of_category(
@@ -95,6 +97,17 @@ async def products_of_category(
     return Connection(page, count)
 
 
-async def review_stats_of(*, loaders: Loaders, product: ProductRecord) -> ReviewStats:
-    stats: ReviewStats = await loaders.review_stats_by_product_id.load(product.id)
-    return stats
+def average_rating_of(*, loaders: Loaders, product: ProductRecord) -> Any:
+    """The mean rating (None without reviews), or an awaitable of it when not loaded yet."""
+    stats = loaded(loaders.review_stats_by_product_id, product.id)
+    return stats.average if isinstance(stats, ReviewStats) else _field_of(stats, "average")
+
+
+def review_count_of(*, loaders: Loaders, product: ProductRecord) -> Any:
+    """The number of reviews, or an awaitable of it when not loaded yet."""
+    stats = loaded(loaders.review_stats_by_product_id, product.id)
+    return stats.count if isinstance(stats, ReviewStats) else _field_of(stats, "count")
+
+
+async def _field_of(stats: Future[ReviewStats], name: str) -> Any:
+    return getattr(await stats, name)

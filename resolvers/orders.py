@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from asyncio import Future
 from typing import Any
 
-from loaders import Loaders, OrderQuery, listings
+from loaders import Loaders, OrderQuery, listings, loaded
 from loaders.pagination import NEWEST
 from loaders.records import OrderItemRecord, OrderRecord
 from resolvers.errors import Forbidden
@@ -62,17 +61,21 @@ async def orders(
     return Connection(page, count)
 
 
-def customer_of(*, loaders: Loaders, order: OrderRecord) -> Future[Any]:
-    return loaders.user_by_id.load(order.user_id)
+def customer_of(*, loaders: Loaders, order: OrderRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.user_by_id, order.user_id)
 
 
-def items_of(*, loaders: Loaders, order: OrderRecord) -> Future[Any]:
-    return loaders.items_by_order_id.load(order.id)
+def items_of(*, loaders: Loaders, order: OrderRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.items_by_order_id, order.id)
 
 
-def product_of_item(*, loaders: Loaders, item: OrderItemRecord) -> Future[Any]:
-    return loaders.product_by_id.load(item.product_id)
+def product_of_item(*, loaders: Loaders, item: OrderItemRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.product_by_id, item.product_id)
 
 
-def order_of_item(*, loaders: Loaders, item: OrderItemRecord) -> Future[Any]:
-    return loaders.order_by_id.load(item.order_id)
+def order_of_item(*, loaders: Loaders, item: OrderItemRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.order_by_id, item.order_id)

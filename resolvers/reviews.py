@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from asyncio import Future
 from typing import Any
 
-from loaders import Loaders
+from loaders import Loaders, loaded
 from loaders.pagination import NEWEST
 from loaders.records import ProductRecord, ReviewRecord
 from resolvers.paging import Connection, page_args
@@ -24,9 +23,11 @@ async def reviews_of_product(
     return Connection(page, count)
 
 
-def author_of(*, loaders: Loaders, review: ReviewRecord) -> Future[Any]:
-    return loaders.user_by_id.load(review.user_id)
+def author_of(*, loaders: Loaders, review: ReviewRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.user_by_id, review.user_id)
 
 
-def product_of_review(*, loaders: Loaders, review: ReviewRecord) -> Future[Any]:
-    return loaders.product_by_id.load(review.product_id)
+def product_of_review(*, loaders: Loaders, review: ReviewRecord) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.product_by_id, review.product_id)

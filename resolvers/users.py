@@ -5,7 +5,7 @@ from __future__ import annotations
 from asyncio import Future
 from typing import Any
 
-from loaders import Loaders, listings
+from loaders import Loaders, listings, loaded
 from loaders.pagination import NEWEST
 from loaders.records import OrderRecord, ReviewRecord, UserRecord
 from resolvers.errors import Forbidden
@@ -13,8 +13,9 @@ from resolvers.paging import Connection, page_args
 from resolvers.viewer import Viewer
 
 
-def user(*, loaders: Loaders, user_id: int) -> Future[Any]:
-    return loaders.user_by_id.load(user_id)
+def user(*, loaders: Loaders, user_id: int) -> Any:
+    """The record, or its future when not loaded yet."""
+    return loaded(loaders.user_by_id, user_id)
 
 
 def private_field(*, viewer: Viewer, user: UserRecord, value: str) -> str | None:

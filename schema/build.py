@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.lean import install_lean_resolvers
 from schema.query import Query
 
 
 def create_schema() -> strawberry.Schema:
-    return strawberry.Schema(query=Query)
+    schema = strawberry.Schema(query=Query)
+    install_lean_resolvers(schema)
+    return schema

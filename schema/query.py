@@ -11,6 +11,7 @@ from loaders import OrderQuery, ProductQuery
 from resolvers import catalog, nodes, orders, users
 from schema.context import Info
 from schema.global_id import from_global_id, id_of_type
+from schema.prefetch import prefetch
 from schema.types.catalog import Category, Product
 from schema.types.enums import ProductSort
 from schema.types.inputs import OrderFilter, ProductFilter
@@ -78,11 +79,13 @@ class Query:
             first=first,
             after=after,
         )
+        await prefetch(info, result.page.items, "Product", connection=True)
         return result
 
     @strawberry.field(description="All categories, roots first, then by name.")
     async def categories(self, info: Info) -> list[Category]:
         result: Any = await catalog.categories(loaders=info.context.loaders)
+        await prefetch(info, result, "Category")
         return result
 
     @strawberry.field
@@ -99,6 +102,7 @@ class Query:
         result: Any = await users.users(
             loaders=info.context.loaders, viewer=info.context.viewer, first=first, after=after
         )
+        await prefetch(info, result.page.items, "User", connection=True)
         return result
 
     @strawberry.field(description="The owner or an ADMIN; null with FORBIDDEN otherwise.")
@@ -128,4 +132,5 @@ class Query:
             first=first,
             after=after,
         )
+        await prefetch(info, result.page.items, "Order", connection=True)
         return result

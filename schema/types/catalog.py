@@ -10,6 +10,8 @@ import strawberry
 from loaders.records import CategoryRecord, ProductRecord
 from resolvers import catalog, reviews
 from schema.context import Info
+from schema.lean import lean
+from schema.prefetch import prefetch
 from schema.types.node import Connection, Node, is_record
 
 if TYPE_CHECKING:
@@ -22,11 +24,13 @@ class Category(Node):
     is_type_of = is_record(CategoryRecord)
 
     @strawberry.field
+    @lean
     def parent(self, root: strawberry.Parent[CategoryRecord], info: Info) -> Category | None:
         result: Any = catalog.parent_of(loaders=info.context.loaders, category=root)
         return result
 
     @strawberry.field
+    @lean
     def children(self, root: strawberry.Parent[CategoryRecord], info: Info) -> list[Category]:
         result: Any = catalog.children_of(loaders=info.context.loaders, category=root)
         return result
@@ -42,6 +46,7 @@ class Category(Node):
         result: Any = await catalog.products_of_category(
             loaders=info.context.loaders, category=root, first=first, after=after
         )
+        await prefetch(info, result.page.items, "Product", connection=True)
         return result
 
 
@@ -57,6 +62,7 @@ class Product(Node):
     is_type_of = is_record(ProductRecord)
 
     @strawberry.field
+    @lean
     def category(self, root: strawberry.Parent[ProductRecord], info: Info) -> Category:
         result: Any = catalog.category_of(loaders=info.context.loaders, product=root)
         return result
@@ -72,16 +78,15 @@ class Product(Node):
         result: Any = await reviews.reviews_of_product(
             loaders=info.context.loaders, product=root, first=first, after=after
         )
+        await prefetch(info, result.page.items, "Review", connection=True)
         return result
 
     @strawberry.field(description="Mean rating of all its reviews; null when it has none.")
-    async def average_rating(
-        self, root: strawberry.Parent[ProductRecord], info: Info
-    ) -> float | None:
-        stats = await catalog.review_stats_of(loaders=info.context.loaders, product=root)
-        return stats.average
+    @lean
+    def average_rating(self, root: strawberry.Parent[ProductRecord], info: Info) -> float | None:
+        return catalog.average_rating_of(loaders=info.context.loaders, product=root)
 
     @strawberry.field
-    async def review_count(self, root: strawberry.Parent[ProductRecord], info: Info) -> int:
-        stats = await catalog.review_stats_of(loaders=info.context.loaders, product=root)
-        return stats.count
+    @lean
+    def review_count(self, root: strawberry.Parent[ProductRecord], info: Info) -> int:
+        return catalog.review_count_of(loaders=info.context.loaders, product=root)

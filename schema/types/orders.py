@@ -11,6 +11,7 @@ from loaders.records import OrderItemRecord, OrderRecord
 from resolvers import orders
 from schema.context import Info
 from schema.global_id import to_global_id
+from schema.lean import lean
 from schema.types.catalog import Product
 from schema.types.enums import OrderStatus
 from schema.types.node import Node, is_record
@@ -27,11 +28,13 @@ class Order(Node):
     is_type_of = is_record(OrderRecord)
 
     @strawberry.field
+    @lean
     def customer(self, root: strawberry.Parent[OrderRecord], info: Info) -> User:
         result: Any = orders.customer_of(loaders=info.context.loaders, order=root)
         return result
 
     @strawberry.field(description="In insertion order.")
+    @lean
     def items(self, root: strawberry.Parent[OrderRecord], info: Info) -> list[OrderItem]:
         result: Any = orders.items_of(loaders=info.context.loaders, order=root)
         return result
@@ -49,11 +52,13 @@ class OrderItem:
         return strawberry.ID(to_global_id("OrderItem", root.id))
 
     @strawberry.field
+    @lean
     def product(self, root: strawberry.Parent[OrderItemRecord], info: Info) -> Product:
         result: Any = orders.product_of_item(loaders=info.context.loaders, item=root)
         return result
 
     @strawberry.field
+    @lean
     def order(self, root: strawberry.Parent[OrderItemRecord], info: Info) -> Order:
         result: Any = orders.order_of_item(loaders=info.context.loaders, item=root)
         return result

@@ -10,6 +10,7 @@ import strawberry
 from loaders.records import UserRecord
 from resolvers import users
 from schema.context import Info
+from schema.prefetch import prefetch
 from schema.types.enums import OrderStatus, Role
 from schema.types.node import Connection, Node, is_record
 
@@ -56,6 +57,7 @@ class User(Node):
             first=first,
             after=after,
         )
+        await prefetch(info, result.page.items, "Order", connection=True)
         return result
 
     @strawberry.field(description="Newest first. Public.")
@@ -69,6 +71,7 @@ class User(Node):
         result: Any = await users.reviews_of(
             loaders=info.context.loaders, user=root, first=first, after=after
         )
+        await prefetch(info, result.page.items, "Review", connection=True)
         return result
 
     @strawberry.field(description="Number of orders. Same visibility as `orders`.")
