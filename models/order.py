@@ -32,6 +32,8 @@ class Order(Base):
         ),
         # The admin order feed.
         Index("ix_orders_created_at_id", text("created_at DESC"), text("id DESC")),
+        # The admin order feed filtered by status.
+        Index("ix_orders_status_created_at_id", "status", text("created_at DESC"), text("id DESC")),
         {"sqlite_autoincrement": True},
     )
 

@@ -46,6 +46,12 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
 
+    op.create_index(
+        op.f("ix_users_created_at_id"),
+        "users",
+        [sa.text("created_at DESC"), sa.text("id DESC")],
+    )
+
     op.create_table(
         "api_tokens",
         sa.Column("id", BigId, nullable=False),
@@ -141,6 +147,11 @@ def upgrade() -> None:
         op.f("ix_orders_created_at_id"),
         "orders",
         [sa.text("created_at DESC"), sa.text("id DESC")],
+    )
+    op.create_index(
+        op.f("ix_orders_status_created_at_id"),
+        "orders",
+        ["status", sa.text("created_at DESC"), sa.text("id DESC")],
     )
 
     op.create_table(
