@@ -8,12 +8,14 @@ import strawberry
 
 from loaders import Loaders
 from resolvers.viewer import Viewer
+from schema.changes import ChangePublisher
 
 
 @dataclass(slots=True)
 class Context:
     viewer: Viewer
     loaders: Loaders
+    changes: ChangePublisher
 
 
 Info = strawberry.Info[Context, None]

@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from schema import Executor, create_schema
+from server.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
 from server.graphiql import graphiql_static_app
 from server.graphql_view import graphql_endpoint
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.dialect = engine.dialect.name
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.executor = Executor(create_schema()._schema)
+        app.state.change_feed = ChangeFeed()
         try:
             yield
         finally:

@@ -124,7 +124,9 @@ async def _run(request: Request, graphql_request: GraphQLRequest, media_type: st
             headers={"WWW-Authenticate": "Bearer"},
         )
     context = Context(
-        viewer=viewer, loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect)
+        viewer=viewer,
+        loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
+        changes=state.change_feed,
     )
     result = await executor.execute(
         document,
