@@ -60,6 +60,12 @@ class Loaders:
         self.sessionmaker = sessionmaker
         self.dialect: Dialect = dialect
 
+    def clear(self) -> None:
+        """Forgets everything loaded so far (after a write, so later reads see it)."""
+        for value in self.__dict__.values():
+            if isinstance(value, DataLoader):
+                value.clear_all()
+
     def _loader(self, batch: BatchFn[K, V]) -> DataLoader[K, V]:
         return DataLoader(partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect))
 

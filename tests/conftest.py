@@ -169,3 +169,13 @@ async def api(db: Database) -> AsyncIterator[Api]:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Api(client, app, db)
+
+
+async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to prove a failed write left no trace."""
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    async with db.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            result = await conn.execute(table.select().order_by(*table.primary_key.columns))
+            rows[table.name] = [tuple(row) for row in result]
+    return rows

@@ -1,0 +1,159 @@
+"""Writes of orders: placing one, and moving it through its status machine."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from loaders.records import OrderRecord
+from models import Order, OrderItem, Product
+from resolvers.changes import Changes, announce
+from resolvers.errors import Forbidden, InvalidInput, NotFound
+from resolvers.validation import require_range
+from resolvers.viewer import Viewer
+
+MAX_LINES = 100
+MAX_QUANTITY = 1000
+
+# The status machine: PENDING → PAID → SHIPPED → COMPLETED; PENDING or PAID → CANCELLED.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"paid", "cancelled"}),
+    "paid": frozenset({"shipped", "cancelled"}),
+    "shipped": frozenset({"completed"}),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+_ORDER_COLUMNS = (Order.id, Order.user_id, Order.status, Order.total_cents, Order.created_at)
+
+
+async def place_order(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    viewer: Viewer,
+    lines: list[tuple[int, int]],
+) -> tuple[OrderRecord, Changes]:
+    """A PENDING order of (product id, quantity) lines for the viewer, at current prices.
+
+    One transaction: prices are read inside it (locked against change on
+    PostgreSQL) and copied to the items, so the total matches what was charged.
+    """
+    user = viewer.require_user()
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise InvalidInput(
+            f"An order has 1 to {MAX_LINES} lines, got {len(lines)}.", field="input.lines"
+        )
+    seen: set[int] = set()
+    for index, (product_id, quantity) in enumerate(lines):
+        require_range(quantity, 1, MAX_QUANTITY, field=f"input.lines[{index}].quantity")
+        if product_id in seen:
+            raise InvalidInput(
+                "Each product may appear only once in an order.",
+                field=f"input.lines[{index}].productId",
+            )
+        seen.add(product_id)
+
+    async with sessionmaker.begin() as session:
+        rows = await session.execute(
+            select(Product.id, Product.price_cents, Product.active)
+            .where(Product.id.in_(seen))
+            .with_for_update(read=True)
+        )
+        products = {row.id: row for row in rows}
+        for index, (product_id, _) in enumerate(lines):
+            product = products.get(product_id)
+            field = f"input.lines[{index}].productId"
+            if product is None:
+                raise InvalidInput("No product has this ID.", field=field)
+            if not product.active:
+                raise InvalidInput("This product is no longer available.", field=field)
+        total = sum(quantity * products[pid].price_cents for pid, quantity in lines)
+        created = await session.execute(
+            insert(Order)
+            .values(user_id=user.id, status="pending", total_cents=total)
+            .returning(*_ORDER_COLUMNS)
+        )
+        order = OrderRecord(*created.one())
+        await session.execute(
+            insert(OrderItem),
+            [
+                {
+                    "order_id": order.id,
+                    "product_id": pid,
+                    "quantity": quantity,
+                    "unit_price_cents": products[pid].price_cents,
+                }
+                for pid, quantity in lines
+            ],
+        )
+    return order, announce("placeOrder", order_id=order.id, user_id=user.id)
+
+
+async def cancel_order(
+    *, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, order_id: int
+) -> tuple[OrderRecord, Changes]:
+    """The customer who placed the order (while PENDING or PAID) or an admin cancels it."""
+    viewer.require_user()
+    return await _change_status(
+        sessionmaker=sessionmaker,
+        viewer=viewer,
+        order_id=order_id,
+        status="cancelled",
+        write="cancelOrder",
+    )
+
+
+async def update_order_status(
+    *, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, order_id: int, status: str
+) -> tuple[OrderRecord, Changes]:
+    """An admin moves an order along any legal transition."""
+    viewer.require_user()
+    if not viewer.is_admin:
+        raise Forbidden("Only admins may change an order's status.")
+    return await _change_status(
+        sessionmaker=sessionmaker,
+        viewer=viewer,
+        order_id=order_id,
+        status=status,
+        write="updateOrderStatus",
+    )
+
+
+async def _change_status(
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    viewer: Viewer,
+    order_id: int,
+    status: str,
+    write: str,
+) -> tuple[OrderRecord, Changes]:
+    async with sessionmaker.begin() as session:
+        row = (
+            await session.execute(
+                select(*_ORDER_COLUMNS).where(Order.id == order_id).with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound("No order has this ID.", field="id")
+        current = OrderRecord(*row)
+        if not viewer.can_see_private_data_of(current.user_id):
+            raise Forbidden("Only the customer who placed this order or an admin may change it.")
+        if status not in TRANSITIONS[current.status]:
+            raise InvalidInput(
+                f"An order cannot go from {current.status.upper()} to {status.upper()}.",
+                field="status" if write == "updateOrderStatus" else "id",
+            )
+        # The status condition makes a concurrent change lose cleanly (SQLite has
+        # no row locks; FOR UPDATE already serialises this on PostgreSQL).
+        updated = (
+            await session.execute(
+                update(Order)
+                .where(Order.id == order_id, Order.status == current.status)
+                .values(status=status)
+                .returning(*_ORDER_COLUMNS)
+            )
+        ).one_or_none()
+        if updated is None:
+            raise InvalidInput("The order changed meanwhile; read it again.", field="id")
+        order = OrderRecord(*updated)
+    return order, announce(write, order_id=order.id, user_id=order.user_id)

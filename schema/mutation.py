@@ -1,0 +1,125 @@
+"""The root Mutation type: decode IDs, call the write, then keep the request coherent.
+
+After each committed write the request's loaders are cleared (and primed with
+what was written), so fields read later in the same request see the new state,
+and the write's changes are published.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+
+from resolvers import catalog_admin, ordering, reviewing
+from resolvers.changes import Changes
+from schema.context import Info
+from schema.global_id import id_of_type
+from schema.types.catalog import Product
+from schema.types.enums import OrderStatus
+from schema.types.mutation_inputs import (
+    AddReviewInput,
+    CreateProductInput,
+    PlaceOrderInput,
+    UpdateProductInput,
+)
+from schema.types.orders import Order
+from schema.types.reviews import Review
+
+
+async def _committed(info: Info, loader_name: str, record: Any, changes: Changes) -> Any:
+    loaders = info.context.loaders
+    loaders.clear()
+    getattr(loaders, loader_name).prime(record.id, record)
+    await info.context.changes.publish(changes)
+    return record
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Authenticated. Creates a PENDING order for the viewer at current prices, "
+        "atomically."
+    )
+    async def place_order(self, info: Info, input: PlaceOrderInput) -> Order:
+        lines = [
+            (
+                id_of_type(line.product_id, "Product", field=f"input.lines[{i}].productId"),
+                line.quantity,
+            )
+            for i, line in enumerate(input.lines)
+        ]
+        order, changes = await ordering.place_order(
+            sessionmaker=info.context.loaders.sessionmaker, viewer=info.context.viewer, lines=lines
+        )
+        return await _committed(info, "order_by_id", order, changes)
+
+    @strawberry.mutation(description="The owner while PENDING or PAID, or an ADMIN.")
+    async def cancel_order(self, info: Info, id: strawberry.ID) -> Order:
+        order, changes = await ordering.cancel_order(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            order_id=id_of_type(id, "Order", field="id"),
+        )
+        return await _committed(info, "order_by_id", order, changes)
+
+    @strawberry.mutation(description="ADMIN only.")
+    async def update_order_status(
+        self, info: Info, id: strawberry.ID, status: OrderStatus
+    ) -> Order:
+        order, changes = await ordering.update_order_status(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            order_id=id_of_type(id, "Order", field="id"),
+            status=status.value,
+        )
+        return await _committed(info, "order_by_id", order, changes)
+
+    @strawberry.mutation(
+        description="Authenticated; at most one review per user and product (else BAD_USER_INPUT)."
+    )
+    async def add_review(self, info: Info, input: AddReviewInput) -> Review:
+        review, changes = await reviewing.add_review(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            product_id=id_of_type(input.product_id, "Product", field="input.productId"),
+            rating=input.rating,
+            body=input.body,
+        )
+        return await _committed(info, "review_by_id", review, changes)
+
+    @strawberry.mutation(description="ADMIN only; sku must be unique (else BAD_USER_INPUT).")
+    async def create_product(self, info: Info, input: CreateProductInput) -> Product:
+        product, changes = await catalog_admin.create_product(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            sku=input.sku,
+            name=input.name,
+            description=input.description,
+            price_cents=input.price_cents,
+            category_id=id_of_type(input.category_id, "Category", field="input.categoryId"),
+        )
+        return await _committed(info, "product_by_id", product, changes)
+
+    @strawberry.mutation(description="ADMIN only.")
+    async def update_product(
+        self, info: Info, id: strawberry.ID, input: UpdateProductInput
+    ) -> Product:
+        category_id = (
+            None
+            if input.category_id is None
+            else id_of_type(input.category_id, "Category", field="input.categoryId")
+        )
+        product, changes = await catalog_admin.update_product(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            product_id=id_of_type(id, "Product", field="id"),
+            changes=catalog_admin.ProductChanges(
+                name=input.name,
+                description=input.description,
+                price_cents=input.price_cents,
+                active=input.active,
+                category_id=category_id,
+            ),
+        )
+        return await _committed(info, "product_by_id", product, changes)
