@@ -221,7 +221,12 @@ async def test_admin_walks_the_status_machine(shop: Shop) -> None:
     for status in ("PAID", "SHIPPED", "COMPLETED"):
         data = await shop.api.data(UPDATE_STATUS, {"id": order, "status": status}, token=shop.admin)
         assert data["updateOrderStatus"]["status"] == status
-    assert len(shop.announced) == 3
+    order_id = from_global_id(order, field="id")[1]
+    expected = Changes(
+        frozenset({f"Order:{order_id}"}),
+        frozenset({"Order:list", f"Order:list:user_id={shop.customer_id}"}),
+    )
+    assert shop.announced == [expected] * 3
 
 
 @pytest.mark.parametrize(
