@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from loaders.sql import Dialect, Statement
 
@@ -30,14 +31,23 @@ def unique(keys: Iterable[H]) -> list[H]:
     return list(dict.fromkeys(keys))
 
 
+@asynccontextmanager
+async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConnection]:
+    """A connection of a short session of its own, in autocommit mode.
+
+    Sibling fields resolve concurrently and an `AsyncSession` must never be
+    shared between tasks, so every batch opens its own. Reads need no
+    transaction: autocommit spares the BEGIN and ROLLBACK round trips that
+    would otherwise wrap every batch's one statement.
+    """
+    async with sessionmaker() as session:
+        yield await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 async def fetch_all(
     sessionmaker: SessionMaker, statement: Statement, params: dict[str, Any]
 ) -> Sequence[Row[*tuple[Any, ...]]]:
-    """Run one statement in a short session of its own and return its rows.
-
-    Sibling fields resolve concurrently and an `AsyncSession` must never be
-    shared between tasks, so every batch opens its own.
-    """
-    async with sessionmaker() as session:
-        result = await session.execute(statement, params)
+    """Run one statement on a read connection of its own and return its rows."""
+    async with read_connection(sessionmaker) as connection:
+        result = await connection.execute(statement, params)
         return result.all()
