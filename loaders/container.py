@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from asyncio import Future
+from collections.abc import Iterable
 from functools import cached_property, partial
 from typing import TypeVar
 
 from aiodataloader import DataLoader
 
-from loaders import aggregates, entities, nested_pages, relations
+from loaders import aggregates, entities, nested_pages, relations, tags
 from loaders.batch import BatchFn, SessionMaker
 from loaders.pagination import Page, PageArgs
 from loaders.records import (
@@ -21,6 +22,7 @@ from loaders.records import (
     UserRecord,
 )
 from loaders.sql import Dialect
+from loaders.tags import TagRule
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -59,6 +61,8 @@ class Loaders:
     def __init__(self, *, sessionmaker: SessionMaker, dialect: Dialect) -> None:
         self.sessionmaker = sessionmaker
         self.dialect: Dialect = dialect
+        self.tags: set[str] = set()
+        """Cache tags of everything loaded so far (loaders/tags.py)."""
 
     def clear(self) -> None:
         """Forgets everything loaded so far (after a write, so later reads see it)."""
@@ -66,88 +70,147 @@ class Loaders:
             if isinstance(value, DataLoader):
                 value.clear_all()
 
-    def _loader(self, batch: BatchFn[K, V]) -> DataLoader[K, V]:
-        return DataLoader(partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect))
+    def tag(self, tags: Iterable[str]) -> None:
+        """Records tags of a read made outside the loaders (root listings)."""
+        self.tags.update(tags)
+
+    def _loader(self, batch: BatchFn[K, V], tag_rule: TagRule) -> DataLoader[K, V]:
+        bound = partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect)
+
+        async def load_and_tag(keys: list[K]) -> list[V]:
+            values = await bound(keys)
+            self.tags.update(tag_rule(keys, values))
+            return values
+
+        return DataLoader(load_and_tag)
 
     # By id: None for a missing key.
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, UserRecord | None]:
-        return self._loader(entities.user_by_id)
+        return self._loader(
+            entities.user_by_id,
+            tags.entities("User"),
+        )
 
     @cached_property
     def category_by_id(self) -> DataLoader[int, CategoryRecord | None]:
-        return self._loader(entities.category_by_id)
+        return self._loader(
+            entities.category_by_id,
+            tags.entities("Category"),
+        )
 
     @cached_property
     def product_by_id(self) -> DataLoader[int, ProductRecord | None]:
-        return self._loader(entities.product_by_id)
+        return self._loader(
+            entities.product_by_id,
+            tags.entities("Product"),
+        )
 
     @cached_property
     def product_by_sku(self) -> DataLoader[str, ProductRecord | None]:
-        return self._loader(entities.product_by_sku)
+        return self._loader(
+            entities.product_by_sku,
+            tags.both(tags.entities("Product"), tags.on_miss("Product:list")),
+        )
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, OrderRecord | None]:
-        return self._loader(entities.order_by_id)
+        return self._loader(
+            entities.order_by_id,
+            tags.entities("Order"),
+        )
 
     @cached_property
     def review_by_id(self) -> DataLoader[int, ReviewRecord | None]:
-        return self._loader(entities.review_by_id)
+        return self._loader(
+            entities.review_by_id,
+            tags.entities("Review"),
+        )
 
     # One-to-many: an empty list for none.
 
     @cached_property
     def items_by_order_id(self) -> DataLoader[int, list[OrderItemRecord]]:
         """An order's items in insertion order (id ascending)."""
-        return self._loader(relations.items_by_order_id)
+        return self._loader(
+            relations.items_by_order_id,
+            tags.keyed("Order:{}"),
+        )
 
     @cached_property
     def children_by_category_id(self) -> DataLoader[int, list[CategoryRecord]]:
         """A category's subcategories by name, then id."""
-        return self._loader(relations.children_by_category_id)
+        return self._loader(
+            relations.children_by_category_id,
+            tags.both(tags.entities("Category"), tags.keyed("Category:list:parent_id={}")),
+        )
 
     # Aggregates: zero (or no average) for none.
 
     @cached_property
     def review_stats_by_product_id(self) -> DataLoader[int, ReviewStats]:
         """Count and mean rating of a product's reviews: `ReviewStats(0, None)` for none."""
-        return self._loader(aggregates.review_stats_by_product_id)
+        return self._loader(
+            aggregates.review_stats_by_product_id,
+            tags.keyed("Product:{}"),
+        )
 
     @cached_property
     def review_count_by_user_id(self) -> DataLoader[int, int]:
-        return self._loader(aggregates.review_count_by_user_id)
+        return self._loader(
+            aggregates.review_count_by_user_id,
+            tags.keyed("Review:list:user_id={}"),
+        )
 
     @cached_property
     def order_count_by_user_id(self) -> DataLoader[tuple[int, str | None], int]:
         """Keys are (user id, status), status `None` counting orders of every status."""
-        return self._loader(aggregates.order_count_by_user_id)
+        return self._loader(
+            aggregates.order_count_by_user_id,
+            tags.both(tags.keyed("User:{}", part=0), tags.keyed("Order:list:user_id={}", part=0)),
+        )
 
     @cached_property
     def active_product_count_by_category_id(self) -> DataLoader[int, int]:
-        return self._loader(aggregates.active_product_count_by_category_id)
+        return self._loader(
+            aggregates.active_product_count_by_category_id,
+            tags.keyed("Product:list:category_id={}"),
+        )
 
     # Nested pages, newest first (created_at, then id, descending): keys carry the page
     # arguments, and keys with equal arguments share one statement.
 
     @cached_property
     def reviews_page_by_product_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:
-        return self._loader(nested_pages.reviews_page_by_product_id)
+        return self._loader(
+            nested_pages.reviews_page_by_product_id,
+            tags.both(tags.entities("Review"), tags.keyed("Review:list:product_id={}", part=0)),
+        )
 
     @cached_property
     def reviews_page_by_user_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:
-        return self._loader(nested_pages.reviews_page_by_user_id)
+        return self._loader(
+            nested_pages.reviews_page_by_user_id,
+            tags.both(tags.entities("Review"), tags.keyed("Review:list:user_id={}", part=0)),
+        )
 
     @cached_property
     def orders_page_by_user_id(
         self,
     ) -> DataLoader[tuple[int, str | None, PageArgs], Page[OrderRecord]]:
         """Keys are (user id, status or `None` for every status, page arguments)."""
-        return self._loader(nested_pages.orders_page_by_user_id)
+        return self._loader(
+            nested_pages.orders_page_by_user_id,
+            tags.both(tags.entities("Order"), tags.keyed("Order:list:user_id={}", part=0)),
+        )
 
     @cached_property
     def products_page_by_category_id(
         self,
     ) -> DataLoader[tuple[int, PageArgs], Page[ProductRecord]]:
         """A category's active products."""
-        return self._loader(nested_pages.products_page_by_category_id)
+        return self._loader(
+            nested_pages.products_page_by_category_id,
+            tags.both(tags.entities("Product"), tags.keyed("Product:list:category_id={}", part=0)),
+        )

@@ -56,6 +56,7 @@ async def products(
         sort=order,
         args=args,
     )
+    loaders.tag(["Product:list", *(f"Product:{p.id}" for p in page.items)])
 
     async def count() -> int:
         return await listings.products_count(
@@ -66,7 +67,9 @@ async def products(
 
 
 async def categories(*, loaders: Loaders) -> list[CategoryRecord]:
-    return await listings.all_categories(sessionmaker=loaders.sessionmaker)
+    found = await listings.all_categories(sessionmaker=loaders.sessionmaker)
+    loaders.tag(["Category:list", *(f"Category:{c.id}" for c in found)])
+    return found
 
 
 def category_of(*, loaders: Loaders, product: ProductRecord) -> Any:

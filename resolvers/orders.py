@@ -52,6 +52,7 @@ async def orders(
     page = await listings.orders_page(
         sessionmaker=loaders.sessionmaker, dialect=loaders.dialect, query=query, args=args
     )
+    loaders.tag(["Order:list", *(f"Order:{o.id}" for o in page.items)])
 
     async def count() -> int:
         return await listings.orders_count(
