@@ -23,6 +23,15 @@ DASHBOARD = (
 )
 ADMIN_EMAIL = "bench-admin@example.com"
 
+# Rate limits stay on (their cost is part of a request) but so high that the
+# benchmark's bursts of requests from one client are never throttled.
+UNTHROTTLED = {
+    "RATE_LIMIT_MAXIMUM": "1000000000",
+    "RATE_LIMIT_RESTORE_RATE": "1000000000",
+    "ADMIN_RATE_LIMIT_MAXIMUM": "1000000000",
+    "ADMIN_RATE_LIMIT_RESTORE_RATE": "1000000000",
+}
+
 
 def asyncpg_dsn(database_url: str) -> str:
     """The plain `postgresql://` DSN asyncpg takes, from any PostgreSQL URL form."""
@@ -68,7 +77,8 @@ class InProcessApp:
 @contextlib.asynccontextmanager
 async def in_process_app(database_url: str) -> AsyncIterator[InProcessApp]:
     """The real app over `database_url` through ASGI, its lifespan entered, statements recorded."""
-    app = create_app(Settings.from_env({"DATABASE_URL": database_url, "LOG_LEVEL": "warning"}))
+    env = {"DATABASE_URL": database_url, "LOG_LEVEL": "warning", **UNTHROTTLED}
+    app = create_app(Settings.from_env(env))
     async with LifespanManager(app) as manager:
         recorder = StatementRecorder()
         event.listen(app.state.engine.sync_engine, "before_cursor_execute", recorder)

@@ -2,7 +2,8 @@
 
 Query: the admin's 50 newest orders with customer, items, product, rating and
 category. Reports statements (and pool checkouts) per request, counted in-process;
-then, against a real `storefront serve` subprocess (one worker, LOG_LEVEL=warning),
+then, against a real `storefront serve` subprocess (one worker, LOG_LEVEL=warning,
+rate limits raised out of reach),
 latency (median, p95), requests/s, server CPU ms per request (utime+stime from
 /proc) and the server's peak RSS (VmHWM), for 16 concurrent clients and for one
 sequential client. The load generator is wrk (C) when installed, else httpx; it
@@ -21,7 +22,9 @@ import contextlib
 import json
 import os
 import re
+import selectors
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -33,10 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from sqlalchemy import event
 
-from bench.common import DASHBOARD, DEFAULT_DATABASE_URL, admin_token, in_process_app
+from bench.common import (
+    DASHBOARD,
+    DEFAULT_DATABASE_URL,
+    UNTHROTTLED,
+    admin_token,
+    asyncpg_dsn,
+    in_process_app,
+)
 
 HOST = "127.0.0.1"
 TARGET_CPU_MS = 20.0
@@ -68,7 +79,10 @@ function response(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then
     bad = bad + 1
   end
-  if count >= quota then
+  if count == quota then
+    -- wrk runs until -d even when every thread stopped: tell the caller, who sends SIGINT.
+    io.write("THREAD_DONE\\n")
+    io.flush()
     wrk.thread:stop()
   end
 end
@@ -97,6 +111,7 @@ class Phase:
     p95_ms: float
     cpu_ms: float
     bad: int
+    connections: int
 
     @property
     def rps(self) -> float:
@@ -105,6 +120,16 @@ class Phase:
     @property
     def cpu_ms_per_request(self) -> float:
         return self.cpu_ms / self.requests
+
+
+async def db_sessions(database_url: str) -> int:
+    """Sessions ever opened on the database (this one included): new connections show here."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
 
 
 def free_port() -> int:
@@ -152,9 +177,12 @@ async def count_statements(database_url: str, n: int) -> tuple[str, list[str], i
 
 
 @contextlib.contextmanager
-def server(database_url: str, port: int, extra_env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def server(
+    database_url: str, port: int, extra_env: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     """`storefront serve` on loopback, one worker; always stopped on exit."""
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning", **extra_env}
+    env = {**os.environ, **UNTHROTTLED, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
+    env.update(extra_env)
     command = [str(Path(sys.executable).parent / "storefront"), "serve"]
     log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
@@ -191,41 +219,51 @@ def server(database_url: str, port: int, extra_env: dict[str, str]) -> Iterator[
 def run_wrk(
     url: str, body: str, token: str, *, clients: int, requests: int, max_seconds: int
 ) -> tuple[int, float, float, float, int]:
-    """(requests, seconds, p50 ms, p95 ms, bad responses) from one wrk run."""
+    """(requests, seconds, p50 ms, p95 ms, bad responses) from one wrk run.
+
+    Each wrk thread stops after its share of `requests` and says so on stdout;
+    once all have, wrk gets SIGINT and prints its summary. Requests still in
+    flight on other connections at that moment are dropped (at most clients - 1).
+    """
     threads = min(2, clients)
     quota = -(-requests // threads)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT)
+    command = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max_seconds}s", "--timeout", "10s"]
+    command += ["-s", script.name, url, "--", str(quota)]
+    env = {**os.environ, "BENCH_BODY": body, "BENCH_TOKEN": token}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE)
     try:
-        completed = subprocess.run(
-            [
-                "wrk",
-                f"-t{threads}",
-                f"-c{clients}",
-                f"-d{max_seconds}s",
-                "--timeout",
-                "10s",
-                "-s",
-                script.name,
-                url,
-                "--",
-                str(quota),
-            ],
-            env={**os.environ, "BENCH_BODY": body, "BENCH_TOKEN": token},
-            capture_output=True,
-            text=True,
-            timeout=max_seconds + 30,
-            check=True,
-        )
+        assert process.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + max_seconds + 10
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            # Raw reads: a buffered readline could hold a line select() no longer sees.
+            while seen.count(b"THREAD_DONE") < threads and time.monotonic() < deadline:
+                if not selector.select(timeout=1):
+                    continue
+                chunk = os.read(process.stdout.fileno(), 65536)
+                if not chunk:
+                    break  # wrk exited
+                seen += chunk
+        seconds = time.perf_counter() - started
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+        output = (seen + rest).decode()
     finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
         os.unlink(script.name)
-    match = re.search(r"^BENCH (.*)$", completed.stdout, re.MULTILINE)
+    match = re.search(r"^BENCH (.*)$", output, re.MULTILINE)
     if match is None:
-        raise RuntimeError(f"unexpected wrk output:\n{completed.stdout}{completed.stderr}")
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
     values = {key: int(value) for key, value in (kv.split("=") for kv in match[1].split())}
     return (
         values["requests"],
-        values["duration_us"] / 1e6,
+        seconds,
         values["p50_us"] / 1000,
         values["p95_us"] / 1000,
         values["bad"] + values["socket_errors"],
@@ -270,10 +308,12 @@ def measure(
     body: str,
     token: str,
     *,
+    database_url: str,
     clients: int,
     requests: int,
     max_seconds: int,
 ) -> Phase:
+    sessions = asyncio.run(db_sessions(database_url))
     before = cpu_ms(pid)
     if client == "wrk":
         result = run_wrk(
@@ -281,13 +321,13 @@ def measure(
         )
     else:
         result = asyncio.run(
-            run_httpx(
-                url, body, token, clients=clients, requests=requests, max_seconds=max_seconds
-            )
+            run_httpx(url, body, token, clients=clients, requests=requests, max_seconds=max_seconds)
         )
     used = cpu_ms(pid) - before
+    # Minus one: the connection that reads the counter counts itself.
+    connections = asyncio.run(db_sessions(database_url)) - sessions - 1
     done, seconds, p50, p95, bad = result
-    return Phase(name, clients, done, seconds, p50, p95, used, bad)
+    return Phase(name, clients, done, seconds, p50, p95, used, bad, connections)
 
 
 def warm_up(url: str, body: str, token: str, count: int) -> None:
@@ -303,10 +343,6 @@ def warm_up(url: str, body: str, token: str, count: int) -> None:
 # Report ------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def report(
     statements: list[str], checkouts: int, phases: list[Phase], peak_rss_mb: float, client: str
 ) -> None:
@@ -316,27 +352,56 @@ def report(
     print(f"\nload generator: {client}")
     header = (
         f"{'phase':<12} {'clients':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
-        f"{'p95 ms':>7} {'CPU ms/req':>10} {'bad':>4}"
+        f"{'p95 ms':>7} {'CPU ms/req':>10} {'bad':>4} {'new DB conns':>12}"
     )
     print(header)
     print("-" * len(header))
     for p in phases:
         print(
             f"{p.name:<12} {p.clients:>7} {p.requests:>8} {p.rps:>7.1f} {p.p50_ms:>7.1f} "
-            f"{p.p95_ms:>7.1f} {p.cpu_ms_per_request:>10.2f} {p.bad:>4}"
+            f"{p.p95_ms:>7.1f} {p.cpu_ms_per_request:>10.2f} {p.bad:>4} {p.connections:>12}"
         )
     print(f"server peak RSS (VmHWM): {peak_rss_mb:.1f} MB")
     worst_cpu = max(p.cpu_ms_per_request for p in phases)
+    checks = [
+        (
+            f"server CPU <= {TARGET_CPU_MS:.0f} ms/request (worst phase)",
+            f"{worst_cpu:.2f}",
+            worst_cpu <= TARGET_CPU_MS,
+        ),
+        (
+            f"statements <= {TARGET_STATEMENTS}",
+            str(len(statements)),
+            len(statements) <= TARGET_STATEMENTS,
+        ),
+        (f"peak RSS < {TARGET_RSS_MB:.0f} MB", f"{peak_rss_mb:.1f}", peak_rss_mb < TARGET_RSS_MB),
+    ]
     print("\ntargets:")
-    print(f"  server CPU <= {TARGET_CPU_MS:.0f} ms/request: {worst_cpu:.2f}  {verdict(worst_cpu <= TARGET_CPU_MS)}")
-    print(
-        f"  statements <= {TARGET_STATEMENTS}:            {len(statements)}  "
-        f"{verdict(len(statements) <= TARGET_STATEMENTS)}"
-    )
-    print(
-        f"  peak RSS < {TARGET_RSS_MB:.0f} MB:             {peak_rss_mb:.1f}  "
-        f"{verdict(peak_rss_mb < TARGET_RSS_MB)}"
-    )
+    for name, value, ok in checks:
+        print(f"  {name:<45} {value:>8}  {'PASS' if ok else 'FAIL'}")
+
+
+def tree_state() -> str:
+    """The commit and whether the work tree differs from it: figures belong to a state."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}{' + uncommitted changes' if dirty else ''}"
 
 
 def main() -> None:
@@ -352,15 +417,18 @@ def main() -> None:
         "--client", choices=["wrk", "httpx"], default="wrk" if shutil.which("wrk") else "httpx"
     )
     parser.add_argument(
-        "--server-env", action="append", default=[], metavar="KEY=VALUE",
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="extra environment of the server (repeatable)",
     )
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.server_env)
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"code: {tree_state()}; machine: {os.cpu_count()} cores, load average {load}")
 
-    token, statements, checkouts, edges = asyncio.run(
-        count_statements(args.database_url, args.n)
-    )
+    token, statements, checkouts, edges = asyncio.run(count_statements(args.database_url, args.n))
     if edges != args.n:
         raise SystemExit(f"expected {args.n} orders, got {edges}: is the database seeded?")
     body = json.dumps({"query": DASHBOARD, "variables": {"n": args.n}})
@@ -368,15 +436,32 @@ def main() -> None:
     url = f"http://{HOST}:{port}/graphql"
     with server(args.database_url, port, extra_env) as process:
         warm_up(url, body, token, args.warmup)
-        common = {"max_seconds": args.max_seconds}
+        common: dict[str, Any] = {
+            "max_seconds": args.max_seconds,
+            "database_url": args.database_url,
+        }
         phases = [
             measure(
-                "sequential", process.pid, args.client, url, body, token,
-                clients=1, requests=args.sequential_requests, **common,
+                "sequential",
+                process.pid,
+                args.client,
+                url,
+                body,
+                token,
+                clients=1,
+                requests=args.sequential_requests,
+                **common,
             ),
             measure(
-                "concurrent", process.pid, args.client, url, body, token,
-                clients=args.concurrency, requests=args.requests, **common,
+                "concurrent",
+                process.pid,
+                args.client,
+                url,
+                body,
+                token,
+                clients=args.concurrency,
+                requests=args.requests,
+                **common,
             ),
         ]
         peak_rss_mb = status_kb(process.pid, "VmHWM") / 1024

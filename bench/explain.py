@@ -167,7 +167,8 @@ def requests(ids: Ids, admin: str, customer: str) -> Iterator[Request]:
     yield Request(
         "user reviews (public)",
         "query($id: ID!, $after: String) { user(id: $id) { name"
-        f" reviews(first: 3, after: $after) {{ {PAGE} nodes {{ rating product {{ name }} }} }} }} }}",
+        f" reviews(first: 3, after: $after) {{ {PAGE}"
+        " nodes { rating product { name } } } } }",
         {"id": gid("User", ids.user)},
         None,
         ("user", "reviews"),
@@ -291,9 +292,7 @@ def one_line(statement: str) -> str:
 
 def abbreviated(statement: str, width: int = 90) -> str:
     """One line, long select lists shown as `…`, cut to `width` characters."""
-    text = re.sub(
-        r"SELECT ((?:(?!SELECT|FROM).){40,}?) FROM", "SELECT … FROM", one_line(statement)
-    )
+    text = re.sub(r"SELECT ((?:(?!SELECT|FROM).){40,}?) FROM", "SELECT … FROM", one_line(statement))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
