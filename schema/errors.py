@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError
+from sqlalchemy.exc import DBAPIError
 
 from resolvers.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 
@@ -22,6 +23,13 @@ NOT_FOUND = "NOT_FOUND"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+QUERY_TIMEOUT = "QUERY_TIMEOUT"
+RATE_LIMITED = "RATE_LIMITED"
+
+# PostgreSQL's query_canceled: `statement_timeout` stopped the statement.
+_QUERY_CANCELED = "57014"
 
 DOMAIN_ERROR_CODES: dict[type[DomainError], str] = {
     InvalidInput: BAD_USER_INPUT,
@@ -59,9 +67,15 @@ def format_execution_error(error: GraphQLError, *, request_id: str | None) -> di
         return formatted
     if original is None and error.extensions and "code" in error.extensions:
         return dict(error.formatted)
+    if _is_statement_timeout(original):
+        logger.warning("statement timeout resolving %s (request %s)", _path(error), request_id)
+        formatted = dict(error.formatted)
+        formatted["message"] = "The query took too long: a database statement timed out."
+        formatted["extensions"] = {"code": QUERY_TIMEOUT}
+        return formatted
     logger.error(
         "unexpected error resolving %s (request %s)",
-        ".".join(str(p) for p in error.path or []),
+        _path(error),
         request_id,
         exc_info=original or error,
     )
@@ -76,3 +90,13 @@ def format_execution_error(error: GraphQLError, *, request_id: str | None) -> di
     if request_id is not None:
         masked["extensions"]["requestId"] = request_id
     return masked
+
+
+def _is_statement_timeout(error: BaseException | None) -> bool:
+    return (
+        isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) == _QUERY_CANCELED
+    )
+
+
+def _path(error: GraphQLError) -> str:
+    return ".".join(str(p) for p in error.path or [])

@@ -9,6 +9,7 @@ Strawberry still defines the schema and its resolvers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -28,8 +29,20 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 from graphql.pyutils import is_awaitable
+from graphql.validation import (
+    ASTValidationRule,
+    MaxIntrospectionDepthRule,
+    NoSchemaIntrospectionCustomRule,
+    specified_rules,
+)
 
-from schema.errors import BAD_USER_INPUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED
+from schema.errors import (
+    BAD_USER_INPUT,
+    GRAPHQL_PARSE_FAILED,
+    GRAPHQL_VALIDATION_FAILED,
+    QUERY_TIMEOUT,
+)
+from schema.limits import DocumentLimits, LimitViolation, check_limits, parser_limit_violation
 
 MAX_CACHED_DOCUMENTS = 1000
 
@@ -43,16 +56,28 @@ class RequestError(Exception):
         self.errors = errors
 
 
+class QueryTimeout(Exception):
+    """Execution ran past the executor's timeout and was cancelled; `result` says so."""
+
+    def __init__(self, seconds: float) -> None:
+        message = f"The query took longer than {seconds:g} s and was stopped."
+        super().__init__(message)
+        self.result = ExecutionResult(
+            None, [GraphQLError(message, extensions={"code": QUERY_TIMEOUT})]
+        )
+
+
 @dataclass(slots=True)
 class Document:
     """A parsed document, identified by the SHA-256 of its text.
 
-    Validation runs once per document; its outcome is kept here.
+    Validation and the document limits run once per document; their outcome is kept here.
     """
 
     ast: DocumentNode
     sha256: str
     validation_errors: list[GraphQLError] | None = None
+    limit_violation: LimitViolation | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode:
         operations = [d for d in self.ast.definitions if isinstance(d, OperationDefinitionNode)]
@@ -80,12 +105,32 @@ def is_mutation(operation: OperationDefinitionNode) -> bool:
 
 
 class Executor:
-    """Parses, validates (cached by document text) and executes operations."""
+    """Parses, validates (cached by document text) and executes operations.
 
-    def __init__(self, schema: GraphQLSchema, *, cache_size: int = MAX_CACHED_DOCUMENTS) -> None:
+    `limits` bound every document before it runs; without `introspection`, schema
+    introspection is refused and errors suggest no field names ("Did you mean ...");
+    an execution running longer than `timeout` seconds is cancelled (QueryTimeout).
+    """
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        *,
+        cache_size: int = MAX_CACHED_DOCUMENTS,
+        limits: DocumentLimits | None = None,
+        introspection: bool = True,
+        timeout: float | None = None,
+    ) -> None:
         self.schema = schema
         self._cache_size = cache_size
         self._documents: OrderedDict[str, Document] = OrderedDict()
+        self.limits = limits or DocumentLimits()
+        self.hide_suggestions = not introspection
+        self.timeout = timeout
+        rules: list[type[ASTValidationRule]] = [*specified_rules, MaxIntrospectionDepthRule]
+        if not introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self._rules = tuple(rules)
 
     def parse(self, query: str) -> Document:
         """The parsed document of `query` (cached); RequestError when it does not parse."""
@@ -93,9 +138,13 @@ class Executor:
         if cached is not None:
             self._documents.move_to_end(query)
             return cached
+        max_tokens = self.limits.max_tokens
         try:
-            ast = parse(query)
+            ast = parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
         except GraphQLError as error:
+            violation = parser_limit_violation(error, self.limits)
+            if violation is not None:
+                raise RequestError(violation.code, [violation.error]) from None
             raise RequestError(GRAPHQL_PARSE_FAILED, [error]) from None
         document = Document(ast, hashlib.sha256(query.encode()).hexdigest())
         self._documents[query] = document
@@ -104,26 +153,57 @@ class Executor:
         return document
 
     def validate(self, document: Document) -> None:
-        """RequestError when the document is not valid against the schema (checked once)."""
+        """RequestError when the document is not valid against the schema, or over a
+        limit (QUERY_TOO_DEEP, QUERY_TOO_COMPLEX); checked once per document."""
         if document.validation_errors is None:
-            document.validation_errors = validate(self.schema, document.ast)
+            errors = validate(
+                self.schema, document.ast, self._rules, hide_suggestions=self.hide_suggestions
+            )
+            if not errors:
+                document.limit_violation = check_limits(document.ast, self.limits)
+            document.validation_errors = errors
         if document.validation_errors:
             raise RequestError(GRAPHQL_VALIDATION_FAILED, document.validation_errors)
+        if document.limit_violation is not None:
+            violation = document.limit_violation
+            raise RequestError(violation.code, [violation.error])
 
     def check_variables(
         self, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
-    ) -> None:
-        """Raises RequestError (BAD_USER_INPUT) when variables do not fit the operation."""
+    ) -> dict[str, Any]:
+        """The variables coerced for the operation (defaults applied, `Int`s as ints);
+        RequestError (BAD_USER_INPUT) when they do not fit it."""
         coerced = get_variable_values(
-            self.schema, operation.variable_definitions or (), dict(variables or {})
+            self.schema,
+            operation.variable_definitions or (),
+            dict(variables or {}),
+            hide_suggestions=self.hide_suggestions,
         )
         if isinstance(coerced, list):
             raise RequestError(BAD_USER_INPUT, coerced)
+        return coerced.coerced
 
     async def execute(
         self,
         document: Document,
         *,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        context: Any,
+    ) -> ExecutionResult:
+        """The operation's result; QueryTimeout when it ran out of time."""
+        deadline = asyncio.timeout(self.timeout)
+        try:
+            async with deadline:
+                return await self._execute(document, operation_name, variables, context)
+        except TimeoutError:
+            if self.timeout is None or not deadline.expired():
+                raise
+            raise QueryTimeout(self.timeout) from None
+
+    async def _execute(
+        self,
+        document: Document,
         operation_name: str | None,
         variables: Mapping[str, Any] | None,
         context: Any,
@@ -134,6 +214,7 @@ class Executor:
             context_value=context,
             variable_values=dict(variables or {}),
             operation_name=operation_name,
+            hide_suggestions=self.hide_suggestions,
         )
         if is_awaitable(result):
             return await result  # type: ignore[no-any-return]

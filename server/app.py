@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
+from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 from schema import Executor, create_schema
+from schema.cost import CostAnalysis
+from schema.limits import DocumentLimits
+from schema.rate_limit import BucketPolicy
+from server.body_limit import BodyLimitMiddleware
 from server.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
 from server.graphiql import graphiql_static_app
 from server.graphql_view import graphql_endpoint
 from server.health import health
 from server.log_config import configure_logging
+from server.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from server.request_id import RequestIdMiddleware
 from server.settings import Settings
+from server.throttle import Throttle
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -35,11 +45,30 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.engine = engine
         app.state.dialect = engine.dialect.name
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.executor = Executor(create_schema()._schema)
+        if settings.db_statement_timeout_ms > 0 and not settings.is_sqlite:
+            _limit_statements(engine, settings.db_statement_timeout_ms)
+        schema = create_schema()._schema
+        app.state.executor = Executor(
+            schema,
+            limits=DocumentLimits(
+                max_depth=settings.max_query_depth,
+                max_aliases=settings.max_query_aliases,
+                max_directives=settings.max_query_directives,
+                max_tokens=settings.max_query_tokens,
+            ),
+            introspection=settings.introspection,
+            timeout=settings.execution_timeout_ms / 1000 or None,
+        )
+        app.state.cost_analysis = CostAnalysis(schema, max_cost=settings.max_query_cost)
         app.state.change_feed = ChangeFeed()
+        redis = _redis(settings.redis_url) if settings.redis_url else None
+        app.state.redis = redis
+        app.state.throttle = _throttle(settings, redis)
         try:
             yield
         finally:
+            if redis is not None:
+                await redis.aclose()
             await engine.dispose()
 
     return Starlette(
@@ -48,9 +77,43 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/graphiql/static", app=graphiql_static_app(), name="graphiql-static"),
             Route("/health", health, methods=["GET"]),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+        ],
         lifespan=lifespan,
     )
+
+
+def _redis(url: str) -> Redis:
+    # Bounded waits: a Redis that hangs must not hang every request with it.
+    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
+def _throttle(settings: Settings, redis: Redis | None) -> Throttle:
+    limiter = None
+    if settings.rate_limit_enabled:
+        limiter = RedisRateLimiter(redis) if redis is not None else InMemoryRateLimiter()
+    return Throttle(
+        limiter=limiter,
+        policy=BucketPolicy(settings.rate_limit_maximum, settings.rate_limit_restore_rate),
+        admin_policy=BucketPolicy(
+            settings.admin_rate_limit_maximum, settings.admin_rate_limit_restore_rate
+        ),
+    )
+
+
+def _limit_statements(engine: AsyncEngine, timeout_ms: int) -> None:
+    """PostgreSQL cancels any statement of this engine running over `timeout_ms`."""
+
+    # Set when each connection opens (asyncpg's server_settings), so it holds for
+    # the whole session and a pool reset cannot roll it back. Only the server's
+    # engine gets it: migrations and seeding run long statements on purpose.
+    def connect_args(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        server_settings = cparams.setdefault("server_settings", {})
+        server_settings["statement_timeout"] = str(timeout_ms)
+
+    event.listen(engine.sync_engine, "do_connect", connect_args)
 
 
 def create_app_from_env() -> Starlette:

@@ -1,4 +1,8 @@
-"""Reading a GraphQL-over-HTTP request (GET query string or POST JSON body)."""
+"""Reading a GraphQL-over-HTTP request (GET query string or POST JSON body).
+
+A request may name a persisted document instead of sending its text: then
+`query` is None and `extensions.persistedQuery` or `documentId` says which.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ class GraphQLRequest:
     operation_name: str | None
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
+    document_id: str | None = None
 
 
 JSON_TYPES = ("application/json", "application/graphql-response+json")
@@ -38,10 +43,12 @@ def _parse_json_param(raw: str | None, name: str) -> Any:
         raise BadRequest(f"`{name}` is not valid JSON.") from None
 
 
-def _from_mapping(params: dict[str, Any]) -> GraphQLRequest:
+def from_mapping(params: dict[str, Any]) -> GraphQLRequest:
+    """A request from its decoded parameters; BadRequest when one has the wrong type."""
     query = params.get("query")
-    if not isinstance(query, str) or query.strip() == "":
-        raise BadRequest("The request has no `query` (a GraphQL document string).")
+    document_id = params.get("documentId")
+    if document_id is not None and not isinstance(document_id, str):
+        raise BadRequest("`documentId` must be a string.")
     operation_name = params.get("operationName")
     if operation_name == "":
         operation_name = None
@@ -53,14 +60,17 @@ def _from_mapping(params: dict[str, Any]) -> GraphQLRequest:
     extensions = params.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise BadRequest("`extensions` must be a JSON object.")
-    return GraphQLRequest(query, operation_name, variables, extensions)
+    if not isinstance(query, str) or query.strip() == "":
+        raise BadRequest("The request has no `query` (a GraphQL document string).")
+    return GraphQLRequest(query, operation_name, variables, extensions, document_id)
 
 
 def from_query_string(request: Request) -> GraphQLRequest:
     params = request.query_params
-    return _from_mapping(
+    return from_mapping(
         {
             "query": params.get("query"),
+            "documentId": params.get("documentId"),
             "operationName": params.get("operationName"),
             "variables": _parse_json_param(params.get("variables"), "variables"),
             "extensions": _parse_json_param(params.get("extensions"), "extensions"),
@@ -68,15 +78,37 @@ def from_query_string(request: Request) -> GraphQLRequest:
     )
 
 
-async def from_body(request: Request) -> GraphQLRequest:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
+async def json_body(request: Request) -> Any:
+    """The decoded JSON body of a POST; BadRequest (415) unless it is sent as JSON."""
+    content_type = request.headers.get("content-type", "")
+    media_type, _, parameters = content_type.partition(";")
+    if media_type.strip().lower() != "application/json":
+        # Form, multipart and text/plain bodies are what a browser may send cross-site
+        # without a CORS preflight: refusing them keeps such requests from running.
         raise BadRequest("Unsupported Content-Type: send application/json.", status=415)
+    charset = _charset(parameters)
+    if charset not in (None, "utf-8", "utf8"):
+        raise BadRequest("Unsupported charset: send UTF-8.", status=415)
     body = await request.body()
     try:
-        payload = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("The request body is not valid JSON.") from None
+
+
+def from_payload(payload: Any) -> GraphQLRequest:
     if not isinstance(payload, dict):
         raise BadRequest("The request body must be a JSON object.")
-    return _from_mapping(payload)
+    return from_mapping(payload)
+
+
+async def from_body(request: Request) -> GraphQLRequest:
+    return from_payload(await json_body(request))
+
+
+def _charset(parameters: str) -> str | None:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None

@@ -4,6 +4,11 @@ Status codes follow the GraphQL-over-HTTP spec: a request that fails before
 execution is 400 (under `application/json`, well-formed requests that fail
 validation get 200, as that media type's legacy clients expect); a bad token is
 401; a mutation over GET is 405. Execution errors are 200 with partial data.
+
+Before anything runs, an operation is held to the document limits and priced
+(QUERY_TOO_DEEP / QUERY_TOO_COMPLEX, statuses as for validation), then its cost
+is charged to its client's bucket (429 RATE_LIMITED with Retry-After when it
+cannot pay); every answer says what it cost in `extensions.cost`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 import orjson
 from graphql import ExecutionResult
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -20,20 +26,27 @@ from loaders import Loaders
 from resolvers.auth import authenticate
 from resolvers.errors import Unauthenticated
 from schema import Context, Executor, RequestError, is_mutation
+from schema.cost import CostAnalysis, QueryTooComplex
 from schema.errors import (
     BAD_USER_INPUT,
+    RATE_LIMITED,
     UNAUTHENTICATED,
     error_payload,
     format_execution_error,
     format_request_error,
 )
+from schema.executor import QueryTimeout
+from server.client_id import request_client_key
 from server.graphiql import graphiql_html
 from server.graphql_request import BadRequest, GraphQLRequest, from_body, from_query_string
+from server.throttle import Throttle
 
 logger = logging.getLogger("storefront.graphql")
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
+# GitHub's `dryRun`: price the operation and report the bucket, run nothing.
+DRY_RUN_HEADER = "x-cost-dry-run"
 
 
 def _response_media_type(request: Request) -> str | None:
@@ -56,10 +69,19 @@ def _wants_graphiql(request: Request) -> bool:
 
 
 def _json(
-    payload: Any, *, status: int, media_type: str, headers: dict[str, str] | None = None
+    payload: Any,
+    *,
+    status: int,
+    media_type: str,
+    headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> Response:
     return Response(
-        orjson.dumps(payload), status_code=status, media_type=media_type, headers=headers
+        orjson.dumps(payload),
+        status_code=status,
+        media_type=media_type,
+        headers=headers,
+        background=background,
     )
 
 
@@ -93,6 +115,7 @@ async def graphql_endpoint(request: Request) -> Response:
 async def _run(request: Request, graphql_request: GraphQLRequest, media_type: str) -> Response:
     state = request.app.state
     executor: Executor = state.executor
+    cost_analysis: CostAnalysis = state.cost_analysis
     request_id: str | None = request.scope.get("state", {}).get("request_id")
     try:
         document = executor.parse(graphql_request.query)
@@ -105,12 +128,19 @@ async def _run(request: Request, graphql_request: GraphQLRequest, media_type: st
                 headers={"Allow": "POST"},
             )
         executor.validate(document)
-        executor.check_variables(operation, graphql_request.variables)
+        variables = executor.check_variables(operation, graphql_request.variables)
+        price = cost_analysis.price(document, operation, variables)
     except RequestError as error:
-        errors = [format_request_error(e, error.code) for e in error.errors]
+        payload: dict[str, Any] = {
+            "errors": [format_request_error(e, error.code) for e in error.errors]
+        }
+        if isinstance(error, QueryTooComplex):
+            payload["extensions"] = {
+                "cost": {"requestedQueryCost": error.requested, "actualQueryCost": 0}
+            }
         # application/json keeps 200 for well-formed requests that fail validation.
         status = 400 if media_type == GRAPHQL_RESPONSE_JSON or error.code == BAD_USER_INPUT else 200
-        return _json({"errors": errors}, status=status, media_type=media_type)
+        return _json(payload, status=status, media_type=media_type)
 
     try:
         viewer = await authenticate(
@@ -123,18 +153,54 @@ async def _run(request: Request, graphql_request: GraphQLRequest, media_type: st
             media_type=media_type,
             headers={"WWW-Authenticate": "Bearer"},
         )
+    throttle: Throttle = state.throttle
+    proxies = state.settings.trusted_proxies
+    client = request_client_key(request, viewer=viewer, proxies=proxies)
+    if request.headers.get(DRY_RUN_HEADER, "").lower() in ("1", "true"):
+        bill = await throttle.peek(client=client, viewer=viewer, requested=price.requested)
+        return _json(
+            {"data": None, "extensions": {"cost": bill.cost()}},
+            status=200,
+            media_type=media_type,
+            headers=bill.headers(),
+        )
+    bill = await throttle.reserve(client=client, viewer=viewer, requested=price.requested)
+    if bill.refused:
+        return _json(
+            {
+                "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
+                "extensions": {"cost": bill.cost()},
+            },
+            status=429,
+            media_type=media_type,
+            headers=bill.headers(),
+        )
     context = Context(
         viewer=viewer,
         loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
         changes=state.change_feed,
     )
-    result = await executor.execute(
-        document,
-        operation_name=graphql_request.operation_name,
-        variables=graphql_request.variables,
-        context=context,
+    try:
+        result = await executor.execute(
+            document,
+            operation_name=graphql_request.operation_name,
+            variables=graphql_request.variables,
+            context=context,
+        )
+        actual = price.plan.actual(result.data)
+    except QueryTimeout as timeout:
+        # What ran until the deadline is not known: the full requested cost is kept.
+        result, actual = timeout.result, price.requested
+    bill.settle(actual)
+    payload = _result_payload(result, request_id)
+    payload["extensions"] = {"cost": bill.cost()}
+    return _json(
+        payload,
+        status=200,
+        media_type=media_type,
+        headers=bill.headers(),
+        background=BackgroundTask(bill.refund),
     )
-    return _json(_result_payload(result, request_id), status=200, media_type=media_type)
 
 
 def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from server.client_id import Network, parse_networks
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 
 
@@ -32,6 +34,28 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise SettingsError(f"{name} must be greater than 0, got {value}")
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(env.get(name) or "")
+    except ValueError as error:
+        raise SettingsError(f"{name} must list IP addresses or networks: {error}") from None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -61,12 +85,29 @@ class Settings:
     port: int = 8000
     log_level: str = "info"
     environment: str = "development"
+    # Limits and rate limiting (README: "Limits and rate limiting").
+    max_request_bytes: int = 100 * 1024
+    max_query_depth: int = 10
+    max_query_aliases: int = 30
+    max_query_directives: int = 50
+    max_query_tokens: int = 2000
+    max_query_cost: int = 1000
+    introspection: bool = True
+    rate_limit_enabled: bool = True
+    rate_limit_maximum: int = 2000
+    rate_limit_restore_rate: float = 100.0
+    admin_rate_limit_maximum: int = 20_000
+    admin_rate_limit_restore_rate: float = 1000.0
+    trusted_proxies: tuple[Network, ...] = ()
+    db_statement_timeout_ms: int = 5000
+    execution_timeout_ms: int = 10_000
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        return cls(
+        environment = (env.get("ENVIRONMENT") or "development").lower()
+        settings = cls(
             database_url=normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             db_pool_size=_int(env, "DB_POOL_SIZE", 10),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
@@ -78,8 +119,35 @@ class Settings:
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
             log_level=(env.get("LOG_LEVEL") or "info").lower(),
-            environment=(env.get("ENVIRONMENT") or "development").lower(),
+            environment=environment,
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 100 * 1024),
+            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 10),
+            max_query_aliases=_int(env, "MAX_QUERY_ALIASES", 30),
+            max_query_directives=_int(env, "MAX_QUERY_DIRECTIVES", 50),
+            max_query_tokens=_int(env, "MAX_QUERY_TOKENS", 2000),
+            max_query_cost=_int(env, "MAX_QUERY_COST", 1000),
+            introspection=_bool(env, "INTROSPECTION", environment != "production"),
+            rate_limit_enabled=_bool(env, "RATE_LIMIT_ENABLED", True),
+            rate_limit_maximum=_int(env, "RATE_LIMIT_MAXIMUM", 2000),
+            rate_limit_restore_rate=_float(env, "RATE_LIMIT_RESTORE_RATE", 100.0),
+            admin_rate_limit_maximum=_int(env, "ADMIN_RATE_LIMIT_MAXIMUM", 20_000),
+            admin_rate_limit_restore_rate=_float(env, "ADMIN_RATE_LIMIT_RESTORE_RATE", 1000.0),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+            execution_timeout_ms=_int(env, "EXECUTION_TIMEOUT_MS", 10_000),
         )
+        for name, value in (
+            ("MAX_REQUEST_BYTES", settings.max_request_bytes),
+            ("MAX_QUERY_DEPTH", settings.max_query_depth),
+            ("MAX_QUERY_TOKENS", settings.max_query_tokens),
+            ("MAX_QUERY_COST", settings.max_query_cost),
+            ("RATE_LIMIT_MAXIMUM", settings.rate_limit_maximum),
+            ("RATE_LIMIT_RESTORE_RATE", settings.rate_limit_restore_rate),
+            ("ADMIN_RATE_LIMIT_MAXIMUM", settings.admin_rate_limit_maximum),
+            ("ADMIN_RATE_LIMIT_RESTORE_RATE", settings.admin_rate_limit_restore_rate),
+        ):
+            _positive(name, value)
+        return settings
 
     @property
     def is_sqlite(self) -> bool:

@@ -179,3 +179,27 @@ async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             result = await conn.execute(table.select().order_by(*table.primary_key.columns))
             rows[table.name] = [tuple(row) for row in result]
     return rows
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """TEST_REDIS_URL: a Redis database the tests may write to (skips when unset).
+
+    Tests keep to keys of their own (a unique prefix or client) and delete them.
+    """
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set: Redis not configured")
+    return url
+
+
+@pytest_asyncio.fixture
+async def redis(redis_url: str) -> AsyncIterator[Any]:
+    """A `redis.asyncio.Redis` client of TEST_REDIS_URL, closed after the test."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
