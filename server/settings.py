@@ -74,11 +74,11 @@ class Settings:
     """Process configuration; see the README's table for each variable."""
 
     database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = 20
+    db_max_overflow: int = 20
     db_pool_timeout: int = 30
     db_pool_recycle: int = 1800
-    db_pool_pre_ping: bool = True
+    db_pool_pre_ping: bool = False
     db_echo: bool = False
     redis_url: str | None = None
     host: str = "127.0.0.1"
@@ -109,11 +109,11 @@ class Settings:
         environment = (env.get("ENVIRONMENT") or "development").lower()
         settings = cls(
             database_url=normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
-            db_pool_size=_int(env, "DB_POOL_SIZE", 10),
-            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 20),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 20),
             db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 30),
             db_pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800),
-            db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", True),
+            db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", False),
             db_echo=_bool(env, "DB_ECHO", False),
             redis_url=env.get("REDIS_URL") or None,
             host=env.get("HOST") or "127.0.0.1",
