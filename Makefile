@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck check bench clean
+.PHONY: install run test lint typecheck check bench clean e2e-deps chromium
 
 # uv installs the exact versions pinned in uv.lock; it is bootstrapped into the
 # venv itself so a fresh machine needs only Python 3.11 and make.
@@ -34,5 +34,20 @@ typecheck: install
 
 check: lint typecheck test
 
+# The end-to-end tests' tools: Apollo Client, graphql-http and puppeteer-core from
+# e2e/package-lock.json, and Debian's Chromium (never a downloaded browser build).
+# `make test` skips those tests when these are missing; CI installs them first.
+e2e-deps: e2e/node_modules/.package-lock.json chromium
+
+e2e/node_modules/.package-lock.json: e2e/package.json e2e/package-lock.json
+	cd e2e && npm ci --no-audit --no-fund --loglevel=error
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@command -v chromium >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache e2e/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -11,19 +12,24 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 
 from schema import Executor, create_schema
 from schema.cost import CostAnalysis
 from schema.limits import DocumentLimits
+from schema.persisted import PersistedQueryStore
 from schema.rate_limit import BucketPolicy
 from server.body_limit import BodyLimitMiddleware
 from server.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
 from server.graphiql import graphiql_static_app
-from server.graphql_view import graphql_endpoint
+from server.graphql_view import DRY_RUN_HEADER, graphql_endpoint
 from server.health import health
 from server.log_config import configure_logging
+from server.manifest import load_manifest
+from server.persisted_queries import PersistedQueries, PersistedQueryMode
+from server.persisted_store import InMemoryPersistedQueryStore, RedisPersistedQueryStore
 from server.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
 from server.request_id import RequestIdMiddleware
 from server.settings import Settings
@@ -65,6 +71,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.redis = redis
         app.state.throttle = _throttle(settings, redis)
         try:
+            app.state.persisted_queries = await _persisted_queries(
+                settings, app.state.executor, redis
+            )
             yield
         finally:
             if redis is not None:
@@ -79,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            *_cors(settings),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
         ],
         lifespan=lifespan,
@@ -101,6 +111,64 @@ def _throttle(settings: Settings, redis: Redis | None) -> Throttle:
             settings.admin_rate_limit_maximum, settings.admin_rate_limit_restore_rate
         ),
     )
+
+
+async def _persisted_queries(
+    settings: Settings, executor: Executor, redis: Redis | None
+) -> PersistedQueries:
+    """Persisted queries over Redis (shared) or in process; the startup manifest imported."""
+    store: PersistedQueryStore
+    if redis is not None:
+        store = RedisPersistedQueryStore(redis, apq_ttl_seconds=settings.apq_ttl_seconds)
+    else:
+        store = InMemoryPersistedQueryStore(
+            max_entries=settings.apq_memory_entries,
+            max_bytes=settings.apq_memory_bytes,
+            apq_ttl_seconds=settings.apq_ttl_seconds,
+        )
+    if settings.persisted_queries_manifest:
+        manifest = Path(settings.persisted_queries_manifest)
+        documents = load_manifest(
+            manifest, schema=executor.schema, max_cost=settings.max_query_cost
+        )
+        await store.put_trusted(documents)
+    return PersistedQueries(
+        executor=executor,
+        store=store,
+        mode=PersistedQueryMode(settings.persisted_queries),
+        allow_admin=settings.trusted_documents_allow_admin,
+        cache_size=settings.persisted_document_cache_size,
+    )
+
+
+def _cors(settings: Settings) -> list[Middleware]:
+    """CORS for the configured origins only; with none, no cross-site browser access."""
+    if not settings.cors_allowed_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_allowed_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Accept",
+                "apollographql-client-name",
+                "apollographql-client-version",
+                "X-Request-ID",
+                DRY_RUN_HEADER,
+            ],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+            max_age=600,
+        )
+    ]
 
 
 def _limit_statements(engine: AsyncEngine, timeout_ms: int) -> None:

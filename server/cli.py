@@ -1,4 +1,4 @@
-"""The `storefront` command: serve, migrate, seed and manage tokens."""
+"""The `storefront` command: serve, migrate, seed, and manage tokens and persisted queries."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from models import User
 from resolvers.errors import DomainError
 from resolvers.tokens import create_token, list_tokens, revoke_token
+from server.cli_persisted import persisted
 from server.database import create_engine, create_sessionmaker
 from server.migrate import downgrade as run_downgrade
 from server.migrate import upgrade as run_upgrade
@@ -195,6 +196,9 @@ def token_revoke(token_or_id: str) -> None:
             await engine.dispose()
 
     click.echo(f"Revoked token {_run(go)}.")
+
+
+main.add_command(persisted)
 
 
 if __name__ == "__main__":  # pragma: no cover

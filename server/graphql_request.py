@@ -24,14 +24,11 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GraphQLRequest:
-    query: str
+    query: str | None
     operation_name: str | None
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
     document_id: str | None = None
-
-
-JSON_TYPES = ("application/json", "application/graphql-response+json")
 
 
 def _parse_json_param(raw: str | None, name: str) -> Any:
@@ -60,6 +57,9 @@ def from_mapping(params: dict[str, Any]) -> GraphQLRequest:
     extensions = params.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise BadRequest("`extensions` must be a JSON object.")
+    names_persisted = document_id is not None or "persistedQuery" in (extensions or {})
+    if query is None and names_persisted:
+        return GraphQLRequest(None, operation_name, variables, extensions, document_id)
     if not isinstance(query, str) or query.strip() == "":
         raise BadRequest("The request has no `query` (a GraphQL document string).")
     return GraphQLRequest(query, operation_name, variables, extensions, document_id)

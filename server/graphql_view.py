@@ -5,6 +5,10 @@ execution is 400 (under `application/json`, well-formed requests that fail
 validation get 200, as that media type's legacy clients expect); a bad token is
 401; a mutation over GET is 405. Execution errors are 200 with partial data.
 
+The document to run comes from the request's text or from a persisted query
+(server/persisted_queries.py); a JSON array body is a batch (server/batching.py),
+whose operations run in order, each answered on its own.
+
 Before anything runs, an operation is held to the document limits and priced
 (QUERY_TOO_DEEP / QUERY_TOO_COMPLEX, statuses as for validation), then its cost
 is charged to its client's bucket (429 RATE_LIMITED with Retry-After when it
@@ -14,19 +18,22 @@ cannot pay); every answer says what it cost in `extensions.cost`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import ExecutionResult
-from starlette.background import BackgroundTask
+from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from loaders import Loaders
 from resolvers.auth import authenticate
 from resolvers.errors import Unauthenticated
-from schema import Context, Executor, RequestError, is_mutation
-from schema.cost import CostAnalysis, QueryTooComplex
+from resolvers.viewer import Viewer
+from schema import Context, Document, Executor, RequestError, is_mutation
+from schema.cost import CostAnalysis, Price, QueryTooComplex
 from schema.errors import (
     BAD_USER_INPUT,
     RATE_LIMITED,
@@ -36,145 +43,205 @@ from schema.errors import (
     format_request_error,
 )
 from schema.executor import QueryTimeout
+from server.batching import read_request
 from server.client_id import request_client_key
 from server.graphiql import graphiql_html
-from server.graphql_request import BadRequest, GraphQLRequest, from_body, from_query_string
+from server.graphql_request import BadRequest, GraphQLRequest
+from server.http_negotiation import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    response_media_type,
+    wants_graphiql,
+)
+from server.persisted_queries import PersistedQueries, PersistedQueryError, client_info
 from server.throttle import Throttle
 
 logger = logging.getLogger("storefront.graphql")
 
-GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-APPLICATION_JSON = "application/json"
 # GitHub's `dryRun`: price the operation and report the bucket, run nothing.
 DRY_RUN_HEADER = "x-cost-dry-run"
+_OPERATION_PARAMS = ("query", "extensions", "documentId")
 
 
-def _response_media_type(request: Request) -> str | None:
-    """The media type to answer with, from `Accept`; None when none is acceptable."""
-    accept = request.headers.get("accept", "")
-    if not accept.strip():
-        return APPLICATION_JSON
-    ranges = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
-    for media_range in ranges:
-        if media_range == GRAPHQL_RESPONSE_JSON:
-            return GRAPHQL_RESPONSE_JSON
-        if media_range in (APPLICATION_JSON, "application/*", "*/*"):
-            return APPLICATION_JSON
-    return None
+@dataclass(slots=True)
+class Outcome:
+    """One operation's answer: its payload, status and headers, and work for afterwards."""
+
+    payload: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    after: Callable[[], Awaitable[None]] | None = None
 
 
-def _wants_graphiql(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return "text/html" in accept and "query" not in request.query_params
+class _Viewer:
+    """Authenticates once per HTTP request, and only when first asked."""
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._viewer: Viewer | None = None
+
+    async def __call__(self) -> Viewer:
+        if self._viewer is None:
+            self._viewer = await authenticate(
+                sessionmaker=self._request.app.state.sessionmaker,
+                authorization=self._request.headers.get("authorization"),
+            )
+        return self._viewer
 
 
-def _json(
-    payload: Any,
-    *,
-    status: int,
-    media_type: str,
-    headers: dict[str, str] | None = None,
-    background: BackgroundTask | None = None,
-) -> Response:
+def _error(message: str, code: str, status: int, headers: dict[str, str] | None = None) -> Outcome:
+    return Outcome({"errors": [error_payload(message, code)]}, status, headers or {})
+
+
+def _response(payload: Any, outcomes: list[Outcome], *, status: int, media_type: str) -> Response:
+    headers: dict[str, str] = {}
+    tasks = BackgroundTasks()
+    for outcome in outcomes:
+        headers.update(outcome.headers)
+        if outcome.after is not None:
+            tasks.add_task(outcome.after)
     return Response(
         orjson.dumps(payload),
         status_code=status,
         media_type=media_type,
         headers=headers,
-        background=background,
+        background=tasks,
     )
 
 
 async def graphql_endpoint(request: Request) -> Response:
-    if request.method == "GET" and _wants_graphiql(request):
+    accept = request.headers.get("accept")
+    names_operation = any(p in request.query_params for p in _OPERATION_PARAMS)
+    if wants_graphiql(method=request.method, accept=accept, has_query=names_operation):
         return HTMLResponse(graphiql_html(endpoint="/graphql", assets_path="/graphiql/static"))
-    media_type = _response_media_type(request)
+    media_type = response_media_type(accept)
     if media_type is None:
-        return _json(
-            {
-                "errors": [
-                    error_payload("Not acceptable: ask for application/json.", BAD_USER_INPUT)
-                ]
-            },
-            status=406,
-            media_type=APPLICATION_JSON,
-        )
+        refusal = _error("Not acceptable: ask for application/json.", BAD_USER_INPUT, 406)
+        return _response(refusal.payload, [refusal], status=406, media_type=APPLICATION_JSON)
     try:
-        graphql_request = (
-            from_query_string(request) if request.method == "GET" else await from_body(request)
-        )
+        parsed = await read_request(request, max_batch=request.app.state.settings.max_batch)
     except BadRequest as error:
-        return _json(
-            {"errors": [error_payload(error.message, BAD_USER_INPUT)]},
-            status=error.status,
-            media_type=media_type,
-        )
-    return await _run(request, graphql_request, media_type)
+        bad = _error(error.message, BAD_USER_INPUT, error.status)
+        return _response(bad.payload, [bad], status=bad.status, media_type=media_type)
+    viewer = _Viewer(request)
+    if isinstance(parsed, GraphQLRequest):
+        outcome = await _operation(request, parsed, media_type, viewer)
+        return _response(outcome.payload, [outcome], status=outcome.status, media_type=media_type)
+    if any(not isinstance(entry, BadRequest) for entry in parsed):
+        try:
+            await viewer()  # one bad token fails the whole batch with 401
+        except Unauthenticated as error:
+            refusal = _unauthenticated(error)
+            return _response(refusal.payload, [refusal], status=401, media_type=media_type)
+    outcomes = await _batch(request, parsed, media_type, viewer)
+    payload = [outcome.payload for outcome in outcomes]
+    return _response(payload, outcomes, status=200, media_type=media_type)
 
 
-async def _run(request: Request, graphql_request: GraphQLRequest, media_type: str) -> Response:
+def _unauthenticated(error: Unauthenticated) -> Outcome:
+    return _error(error.message, UNAUTHENTICATED, 401, {"WWW-Authenticate": "Bearer"})
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """An operation that passed every check before execution, priced."""
+
+    graphql_request: GraphQLRequest
+    document: Document
+    viewer: Viewer
+    price: Price
+
+
+async def _operation(
+    request: Request, graphql_request: GraphQLRequest, media_type: str, viewer_of: _Viewer
+) -> Outcome:
+    prepared = await _prepare(request, graphql_request, media_type, viewer_of)
+    if isinstance(prepared, Outcome):
+        return prepared
+    return await _execute(request, prepared)
+
+
+async def _batch(
+    request: Request,
+    entries: list[GraphQLRequest | BadRequest],
+    media_type: str,
+    viewer_of: _Viewer,
+) -> list[Outcome]:
+    """A batch's outcomes: all checked and priced as a whole first, then run in order."""
+    prepared: list[_Prepared | Outcome] = [
+        _error(entry.message, BAD_USER_INPUT, entry.status)
+        if isinstance(entry, BadRequest)
+        else await _prepare(request, entry, media_type, viewer_of)
+        for entry in entries
+    ]
+    # Cheap operations must not add up past the maximum a single one may cost.
+    total = sum(p.price.requested for p in prepared if isinstance(p, _Prepared))
+    maximum: int = request.app.state.cost_analysis.max_cost
+    if total > maximum:
+        refusal = _request_error(QueryTooComplex(total, maximum), media_type)
+        return [refusal if isinstance(p, _Prepared) else p for p in prepared]
+    # In order, not concurrently: a batch may write and then read what it wrote.
+    return [p if isinstance(p, Outcome) else await _execute(request, p) for p in prepared]
+
+
+async def _prepare(
+    request: Request, graphql_request: GraphQLRequest, media_type: str, viewer_of: _Viewer
+) -> _Prepared | Outcome:
     state = request.app.state
     executor: Executor = state.executor
+    persisted: PersistedQueries = state.persisted_queries
     cost_analysis: CostAnalysis = state.cost_analysis
-    request_id: str | None = request.scope.get("state", {}).get("request_id")
     try:
-        document = executor.parse(graphql_request.query)
+        document = await persisted.document(
+            graphql_request, viewer=viewer_of, client=client_info(request.headers)
+        )
         operation = document.operation(graphql_request.operation_name)
         if request.method == "GET" and is_mutation(operation):
-            return _json(
-                {"errors": [error_payload("Mutations must be sent with POST.", BAD_USER_INPUT)]},
-                status=405,
-                media_type=media_type,
-                headers={"Allow": "POST"},
-            )
+            message = "Mutations must be sent with POST."
+            return _error(message, BAD_USER_INPUT, 405, {"Allow": "POST"})
         executor.validate(document)
         variables = executor.check_variables(operation, graphql_request.variables)
         price = cost_analysis.price(document, operation, variables)
+        viewer = await viewer_of()
+    except PersistedQueryError as error:
+        return _error(error.message, error.code, error.status, error.headers)
     except RequestError as error:
-        payload: dict[str, Any] = {
-            "errors": [format_request_error(e, error.code) for e in error.errors]
-        }
-        if isinstance(error, QueryTooComplex):
-            payload["extensions"] = {
-                "cost": {"requestedQueryCost": error.requested, "actualQueryCost": 0}
-            }
-        # application/json keeps 200 for well-formed requests that fail validation.
-        status = 400 if media_type == GRAPHQL_RESPONSE_JSON or error.code == BAD_USER_INPUT else 200
-        return _json(payload, status=status, media_type=media_type)
-
-    try:
-        viewer = await authenticate(
-            sessionmaker=state.sessionmaker, authorization=request.headers.get("authorization")
-        )
+        return _request_error(error, media_type)
     except Unauthenticated as error:
-        return _json(
-            {"errors": [error_payload(error.message, UNAUTHENTICATED)]},
-            status=401,
-            media_type=media_type,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return _unauthenticated(error)
+    return _Prepared(graphql_request, document, viewer, price)
+
+
+def _request_error(error: RequestError, media_type: str) -> Outcome:
+    payload: dict[str, Any] = {
+        "errors": [format_request_error(e, error.code) for e in error.errors]
+    }
+    if isinstance(error, QueryTooComplex):
+        payload["extensions"] = {
+            "cost": {"requestedQueryCost": error.requested, "actualQueryCost": 0}
+        }
+    # application/json keeps 200 for well-formed requests that fail validation.
+    status = 400 if media_type == GRAPHQL_RESPONSE_JSON or error.code == BAD_USER_INPUT else 200
+    return Outcome(payload, status)
+
+
+async def _execute(request: Request, prepared: _Prepared) -> Outcome:
+    state = request.app.state
+    executor: Executor = state.executor
+    viewer, price, graphql_request = prepared.viewer, prepared.price, prepared.graphql_request
     throttle: Throttle = state.throttle
     proxies = state.settings.trusted_proxies
     client = request_client_key(request, viewer=viewer, proxies=proxies)
     if request.headers.get(DRY_RUN_HEADER, "").lower() in ("1", "true"):
         bill = await throttle.peek(client=client, viewer=viewer, requested=price.requested)
-        return _json(
-            {"data": None, "extensions": {"cost": bill.cost()}},
-            status=200,
-            media_type=media_type,
-            headers=bill.headers(),
-        )
+        return Outcome({"data": None, "extensions": {"cost": bill.cost()}}, 200, bill.headers())
     bill = await throttle.reserve(client=client, viewer=viewer, requested=price.requested)
     if bill.refused:
-        return _json(
-            {
-                "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
-                "extensions": {"cost": bill.cost()},
-            },
-            status=429,
-            media_type=media_type,
-            headers=bill.headers(),
-        )
+        payload: dict[str, Any] = {
+            "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
+            "extensions": {"cost": bill.cost()},
+        }
+        return Outcome(payload, 429, bill.headers())
     context = Context(
         viewer=viewer,
         loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
@@ -182,7 +249,7 @@ async def _run(request: Request, graphql_request: GraphQLRequest, media_type: st
     )
     try:
         result = await executor.execute(
-            document,
+            prepared.document,
             operation_name=graphql_request.operation_name,
             variables=graphql_request.variables,
             context=context,
@@ -192,15 +259,10 @@ async def _run(request: Request, graphql_request: GraphQLRequest, media_type: st
         # What ran until the deadline is not known: the full requested cost is kept.
         result, actual = timeout.result, price.requested
     bill.settle(actual)
+    request_id: str | None = request.scope.get("state", {}).get("request_id")
     payload = _result_payload(result, request_id)
     payload["extensions"] = {"cost": bill.cost()}
-    return _json(
-        payload,
-        status=200,
-        media_type=media_type,
-        headers=bill.headers(),
-        background=BackgroundTask(bill.refund),
-    )
+    return Outcome(payload, 200, bill.headers(), after=bill.refund)
 
 
 def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from server.client_id import Network, parse_networks
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
+PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 
 
 def normalize_database_url(url: str) -> str:
@@ -58,6 +59,14 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
         raise SettingsError(f"{name} must list IP addresses or networks: {error}") from None
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default), case-insensitive."""
+    raw = (env.get(name) or choices[0]).lower()
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -101,6 +110,16 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     db_statement_timeout_ms: int = 5000
     execution_timeout_ms: int = 10_000
+    # Transport (README: "Persisted queries", "Batching", "GraphQL over HTTP").
+    persisted_queries: str = "apq"
+    trusted_documents_allow_admin: bool = False
+    persisted_queries_manifest: str | None = None
+    apq_ttl_seconds: int = 86_400
+    apq_memory_entries: int = 10_000
+    apq_memory_bytes: int = 32 * 1024 * 1024
+    persisted_document_cache_size: int = 1000
+    max_batch: int = 10
+    cors_allowed_origins: tuple[str, ...] = ()
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -135,6 +154,19 @@ class Settings:
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             execution_timeout_ms=_int(env, "EXECUTION_TIMEOUT_MS", 10_000),
+            persisted_queries=_choice(env, "PERSISTED_QUERIES", PERSISTED_QUERY_MODES),
+            trusted_documents_allow_admin=_bool(env, "TRUSTED_DOCUMENTS_ALLOW_ADMIN", False),
+            persisted_queries_manifest=env.get("PERSISTED_QUERIES_MANIFEST") or None,
+            apq_ttl_seconds=_int(env, "APQ_TTL_SECONDS", 86_400),
+            apq_memory_entries=_int(env, "APQ_MEMORY_ENTRIES", 10_000),
+            apq_memory_bytes=_int(env, "APQ_MEMORY_BYTES", 32 * 1024 * 1024),
+            persisted_document_cache_size=_int(env, "PERSISTED_DOCUMENT_CACHE_SIZE", 1000),
+            max_batch=_int(env, "MAX_BATCH", 10),
+            cors_allowed_origins=tuple(
+                origin.strip()
+                for origin in (env.get("CORS_ALLOWED_ORIGINS") or "").split(",")
+                if origin.strip()
+            ),
         )
         for name, value in (
             ("MAX_REQUEST_BYTES", settings.max_request_bytes),
@@ -145,6 +177,11 @@ class Settings:
             ("RATE_LIMIT_RESTORE_RATE", settings.rate_limit_restore_rate),
             ("ADMIN_RATE_LIMIT_MAXIMUM", settings.admin_rate_limit_maximum),
             ("ADMIN_RATE_LIMIT_RESTORE_RATE", settings.admin_rate_limit_restore_rate),
+            ("APQ_TTL_SECONDS", settings.apq_ttl_seconds),
+            ("APQ_MEMORY_ENTRIES", settings.apq_memory_entries),
+            ("APQ_MEMORY_BYTES", settings.apq_memory_bytes),
+            ("PERSISTED_DOCUMENT_CACHE_SIZE", settings.persisted_document_cache_size),
+            ("MAX_BATCH", settings.max_batch),
         ):
             _positive(name, value)
         return settings

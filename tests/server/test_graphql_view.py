@@ -25,7 +25,8 @@ async def _post_raw(
     ("body", "fragment"),
     [
         (b"{not json", "not valid JSON"),
-        (b"[1, 2]", "JSON object"),
+        (b'"a string"', "JSON object"),
+        (b"42", "JSON object"),
         (b"{}", "no `query`"),
         (b'{"query": 42}', "no `query`"),
         (b'{"query": "{ viewer { id } }", "variables": [1]}', "`variables`"),

@@ -1,0 +1,128 @@
+"""Real `storefront serve` processes for end-to-end tests: loopback only, always stopped.
+
+Example:
+    with live_server({"DATABASE_URL": url, "REDIS_URL": redis}) as server:
+        httpx.get(f"{server.url}/health")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+E2E = ROOT / "e2e"
+HOST = "127.0.0.1"
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+    @property
+    def graphql(self) -> str:
+        return f"{self.url}/graphql"
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live_server(env: dict[str, str], *, timeout: float = 60) -> Iterator[LiveServer]:
+    """`storefront serve` on a free loopback port with `env` added to ours; ready on entry."""
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port)],
+        env={**os.environ, "LOG_LEVEL": "warning", **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    server = LiveServer(f"http://{HOST}:{port}", process, log)
+    try:
+        _wait_until_ready(server, timeout)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()
+
+
+def _wait_until_ready(server: LiveServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"the server exited early:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the server was not ready within {timeout} s:\n{server.output()}")
+
+
+def require_node_tools(*, chromium: bool = False) -> str:
+    """The `node` executable, with e2e/node_modules installed (and Chromium when asked).
+
+    Locally a missing tool skips the test; in CI (env CI set) it fails it, so an
+    install step that broke cannot pass unnoticed. `make e2e-deps` installs them.
+    """
+    node = shutil.which("node")
+    missing = []
+    if node is None:
+        missing.append("node")
+    if not (E2E / "node_modules").is_dir():
+        missing.append("e2e/node_modules (run `make e2e-deps`)")
+    if chromium and not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists():
+        missing.append("chromium (run `make e2e-deps`)")
+    if missing:
+        message = "end-to-end tools missing: " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    assert node is not None
+    return node
+
+
+def run_node(node: str, script: str, *args: str, timeout: float = 120) -> str:
+    """Run e2e/`script` with Node; its stdout, failing the test when it exits non-zero."""
+    result = subprocess.run(
+        [node, str(E2E / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=E2E,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"node {script} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
