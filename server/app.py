@@ -20,6 +20,7 @@ from schema.cost import CostAnalysis
 from schema.limits import DocumentLimits
 from schema.persisted import PersistedQueryStore
 from schema.rate_limit import BucketPolicy
+from server.auth_cache import AuthCache
 from server.body_limit import BodyLimitMiddleware
 from server.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.cost_analysis = CostAnalysis(schema, max_cost=settings.max_query_cost)
         app.state.change_feed = ChangeFeed()
+        app.state.auth_cache = AuthCache(ttl_seconds=settings.auth_cache_seconds)
         redis = _redis(settings.redis_url) if settings.redis_url else None
         app.state.redis = redis
         app.state.throttle = _throttle(settings, redis)

@@ -82,9 +82,15 @@ class _Viewer:
 
     async def __call__(self) -> Viewer:
         if self._viewer is None:
-            self._viewer = await authenticate(
-                sessionmaker=self._request.app.state.sessionmaker,
-                authorization=self._request.headers.get("authorization"),
+            state = self._request.app.state
+
+            async def lookup(authorization: str | None) -> Viewer:
+                return await authenticate(
+                    sessionmaker=state.sessionmaker, authorization=authorization
+                )
+
+            self._viewer = await state.auth_cache.viewer(
+                self._request.headers.get("authorization"), lookup
             )
         return self._viewer
 

@@ -110,6 +110,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     db_statement_timeout_ms: int = 5000
     execution_timeout_ms: int = 10_000
+    auth_cache_seconds: float = 5.0
     # Transport (README: "Persisted queries", "Batching", "GraphQL over HTTP").
     persisted_queries: str = "apq"
     trusted_documents_allow_admin: bool = False
@@ -154,6 +155,7 @@ class Settings:
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             execution_timeout_ms=_int(env, "EXECUTION_TIMEOUT_MS", 10_000),
+            auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 5),
             persisted_queries=_choice(env, "PERSISTED_QUERIES", PERSISTED_QUERY_MODES),
             trusted_documents_allow_admin=_bool(env, "TRUSTED_DOCUMENTS_ALLOW_ADMIN", False),
             persisted_queries_manifest=env.get("PERSISTED_QUERIES_MANIFEST") or None,
