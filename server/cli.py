@@ -64,6 +64,9 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
         workers=workers,
         log_level=settings.log_level,
         access_log=False,
+        # Client addresses come from TRUSTED_PROXIES only (server/client_id.py):
+        # uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
     )
 
 
