@@ -58,9 +58,6 @@ class Changes:
         return bool(self.entities or self.lists)
 
 
-NO_CHANGES = Changes()
-
-
 def announce(write: str, **ids: int) -> Changes:
     """The changes of `write` (a key of CHANGE_RULES) for the given ids."""
     entities, lists = CHANGE_RULES[write]

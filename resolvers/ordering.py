@@ -14,6 +14,8 @@ from resolvers.viewer import Viewer
 
 MAX_LINES = 100
 MAX_QUANTITY = 1000
+# total_cents is an INTEGER column and a GraphQL Int.
+MAX_TOTAL_CENTS = 2**31 - 1
 
 # The status machine: PENDING → PAID → SHIPPED → COMPLETED; PENDING or PAID → CANCELLED.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -68,6 +70,11 @@ async def place_order(
             if not product.active:
                 raise InvalidInput("This product is no longer available.", field=field)
         total = sum(quantity * products[pid].price_cents for pid, quantity in lines)
+        if total > MAX_TOTAL_CENTS:
+            raise InvalidInput(
+                "The order's total is too large; split it into several orders.",
+                field="input.lines",
+            )
         created = await session.execute(
             insert(Order)
             .values(user_id=user.id, status="pending", total_cents=total)

@@ -24,7 +24,7 @@ def private_field(*, viewer: Viewer, user: UserRecord, value: str) -> str | None
 
 
 def _require_private_access(viewer: Viewer, user: UserRecord, what: str) -> None:
-    viewer.require_user()
+    # The contract: "anyone else gets null and a FORBIDDEN error", anonymous included.
     if not viewer.can_see_private_data_of(user.id):
         raise Forbidden(f"Only the user themself or an admin may see {what}.")
 

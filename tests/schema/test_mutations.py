@@ -158,6 +158,15 @@ async def test_place_order_rejects_bad_input(shop: Shop, make_lines: Any, field:
     await expect_error(shop, PLACE, make_lines(shop), shop.customer, "BAD_USER_INPUT", field)
 
 
+async def test_place_order_refuses_a_total_beyond_an_int(shop: Shop, factory: Factory) -> None:
+    pricey = await factory.product(price_cents=2**31 - 1)
+    await expect_error(
+        shop, PLACE, lines((pricey, 2)), shop.customer, "BAD_USER_INPUT", "input.lines"
+    )
+    data = await shop.api.data(PLACE, lines((pricey, 1)), token=shop.customer)
+    assert data["placeOrder"]["totalCents"] == 2**31 - 1
+
+
 async def test_place_order_needs_a_viewer(shop: Shop) -> None:
     await expect_error(shop, PLACE, lines((shop.lamp, 1)), None, "UNAUTHENTICATED")
 

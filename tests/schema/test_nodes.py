@@ -78,3 +78,9 @@ async def test_id_of_the_wrong_type_is_bad_user_input(api: Api, factory: Factory
     )
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "User" in body["errors"][0]["message"]
+
+
+async def test_an_id_beyond_bigint_is_bad_user_input(api: Api) -> None:
+    body = await api.query(NODE, {"id": to_global_id("Product", 2**63)})
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert (await api.data(NODE, {"id": to_global_id("Product", 2**63 - 1)}))["node"] is None
