@@ -18,20 +18,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import re
 import selectors
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,17 +39,15 @@ from sqlalchemy import event
 from bench.common import (
     DASHBOARD,
     DEFAULT_DATABASE_URL,
-    UNTHROTTLED,
     admin_token,
     asyncpg_dsn,
     in_process_app,
 )
+from bench.processes import cpu_ms, server, status_kb
 
-HOST = "127.0.0.1"
 TARGET_CPU_MS = 20.0
 TARGET_STATEMENTS = 6
 TARGET_RSS_MB = 250.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -132,26 +126,6 @@ async def db_sessions(database_url: str) -> int:
         await conn.close()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_ms(pid: int) -> float:
-    """utime + stime of process `pid`, in milliseconds."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / CLOCK_TICKS
-
-
-def status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {key} in /proc/{pid}/status")
-
-
 # In-process: statements and pool checkouts of one request -----------------------------
 
 
@@ -174,43 +148,6 @@ async def count_statements(database_url: str, n: int) -> tuple[str, list[str], i
 
 
 # The server subprocess --------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def server(
-    database_url: str, port: int, extra_env: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`storefront serve` on loopback, one worker; always stopped on exit."""
-    env = {**os.environ, **UNTHROTTLED, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
-    env.update(extra_env)
-    command = [str(Path(sys.executable).parent / "storefront"), "serve"]
-    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [*command, "--host", HOST, "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited ({process.returncode}); see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://{HOST}:{port}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not healthy within 30 s; see {log.name}")
-            time.sleep(0.2)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 # Load generators ---------------------------------------------------------------------
@@ -432,9 +369,8 @@ def main() -> None:
     if edges != args.n:
         raise SystemExit(f"expected {args.n} orders, got {edges}: is the database seeded?")
     body = json.dumps({"query": DASHBOARD, "variables": {"n": args.n}})
-    port = free_port()
-    url = f"http://{HOST}:{port}/graphql"
-    with server(args.database_url, port, extra_env) as process:
+    with server({"DATABASE_URL": args.database_url, **extra_env}) as (base, process):
+        url = f"{base}/graphql"
         warm_up(url, body, token, args.warmup)
         common: dict[str, Any] = {
             "max_seconds": args.max_seconds,

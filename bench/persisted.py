@@ -16,26 +16,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import hashlib
 import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
-from bench.common import DEFAULT_DATABASE_URL, UNTHROTTLED
-
-HOST = "127.0.0.1"
+from bench.common import DEFAULT_DATABASE_URL
+from bench.processes import server, status_kb
+from schema.persisted import sha256_hex
 
 CATALOG = (
     "query Catalog($n: Int!) { products(first: $n, sort: PRICE_ASC) { totalCount"
@@ -59,59 +53,6 @@ function done(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout))
 end
 """
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0])
-    return values
-
-
-@contextlib.contextmanager
-def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`storefront serve` on a loopback port, one worker; always stopped on exit."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="bench-persisted-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port)],
-        env={**os.environ, **UNTHROTTLED, "LOG_LEVEL": "warning", **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"server exited ({process.returncode}); see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"server not healthy within 60 s; see {log.name}")
-            time.sleep(0.2)
-        yield base, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def wrk(url: str, *, method: str, body: str, seconds: int, connections: int) -> dict[str, float]:
@@ -200,11 +141,11 @@ def main() -> None:
     with server(env) as (base, process):
         compare(base, seconds=args.seconds, connections=args.connections)
         if args.registrations:
-            before = memory_kb(process.pid)
+            before = {key: status_kb(process.pid, key) for key in ("VmRSS", "VmHWM")}
             started = time.perf_counter()
             statuses = asyncio.run(register_randomly(base, args.registrations))
             elapsed = time.perf_counter() - started
-            after = memory_kb(process.pid)
+            after = {key: status_kb(process.pid, key) for key in ("VmRSS", "VmHWM")}
             print(f"\n{args.registrations} random APQ registrations in {elapsed:.0f} s: {statuses}")
             print(
                 f"RSS  before {before['VmRSS'] / 1024:.1f} MB, after {after['VmRSS'] / 1024:.1f} MB"
