@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from resolvers.viewer import Viewer
 from schema import Document, Executor
 from schema.errors import BAD_USER_INPUT
@@ -41,6 +43,7 @@ PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
 PERSISTED_QUERY_NOT_IN_LIST = "PERSISTED_QUERY_NOT_IN_LIST"
 PERSISTED_QUERY_MISMATCH = "PERSISTED_QUERY_MISMATCH"
+PERSISTED_QUERY_STORE_UNAVAILABLE = "PERSISTED_QUERY_STORE_UNAVAILABLE"
 
 # Apollo Server's header for "not found": the retry that registers the document
 # must reach the server, and no cache may keep the miss.
@@ -146,7 +149,26 @@ class PersistedQueries:
         """The document to run. Raises PersistedQueryError, or RequestError when invalid.
 
         `viewer` is awaited only when the answer depends on it (trusted mode, admins).
+        A store that cannot be reached (Redis down) is a 503 PERSISTED_QUERY_STORE_UNAVAILABLE
+        when a hash must be looked up; registering and audit counting are skipped instead.
         """
+        try:
+            return await self._document(request, viewer=viewer, client=client)
+        except (RedisError, OSError) as error:
+            logger.warning("persisted-query store unreachable: %s", error)
+            raise PersistedQueryError(
+                "The persisted-query store is unavailable; try again shortly.",
+                PERSISTED_QUERY_STORE_UNAVAILABLE,
+                status=503,
+            ) from None
+
+    async def _document(
+        self,
+        request: GraphQLRequest,
+        *,
+        viewer: Callable[[], Awaitable[Viewer]],
+        client: ClientInfo,
+    ) -> Document:
         reference = reference_of(request)
         if self.mode is PersistedQueryMode.OFF:
             if reference is not None:
@@ -169,14 +191,21 @@ class PersistedQueries:
             document = self._parse(_query(request))
         elif request.query is not None:
             document = self._parse(request.query)
-            if reference.is_sha256:
-                await self.store.put_automatic(reference.key, request.query)
+            if reference.is_sha256 and self._cached(reference.key) is None:
+                await self._best_effort(self.store.put_automatic(reference.key, request.query))
             self._remember(document)
         else:
             document = await self._lookup(reference)
         if self.mode is PersistedQueryMode.AUDIT:
-            await self._audit(request, document, client)
+            await self._best_effort(self._audit(request, document, client))
         return document
+
+    async def _best_effort(self, write: Awaitable[Any]) -> None:
+        """A store write the request does not depend on: skipped, logged, when Redis is down."""
+        try:
+            await write
+        except (RedisError, OSError) as error:
+            logger.warning("persisted-query store unreachable, write skipped: %s", error)
 
     async def _lookup(self, reference: _Reference) -> Document:
         cached = self._cached(reference.key) if reference.is_sha256 else None
