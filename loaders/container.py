@@ -11,6 +11,7 @@ from aiodataloader import DataLoader
 
 from loaders import aggregates, entities, nested_pages, relations, tags
 from loaders.batch import BatchFn, SessionMaker
+from loaders.cache import EntityCache
 from loaders.pagination import Page, PageArgs
 from loaders.records import (
     CategoryRecord,
@@ -26,6 +27,7 @@ from loaders.tags import TagRule
 
 K = TypeVar("K")
 V = TypeVar("V")
+R = TypeVar("R")
 
 
 def loaded(loader: DataLoader[K, V], key: K) -> V | Future[V]:
@@ -49,7 +51,8 @@ class Loaders:
     short session from `sessionmaker`, and hands out the records of
     `loaders.records`, not ORM instances. Root listings, which take arguments
     rather than keys, are plain functions in `loaders.listings`; pass them
-    `sessionmaker` and `dialect` from here.
+    `sessionmaker` and `dialect` from here. With an `entity_cache`, the by-id
+    loaders read through it: only the ids it does not hold reach the database.
 
     Example:
         loaders = Loaders(sessionmaker=sessionmaker, dialect="sqlite")
@@ -58,9 +61,16 @@ class Loaders:
         )
     """
 
-    def __init__(self, *, sessionmaker: SessionMaker, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        *,
+        sessionmaker: SessionMaker,
+        dialect: Dialect,
+        entity_cache: EntityCache | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.dialect: Dialect = dialect
+        self.entity_cache = entity_cache
         self.tags: set[str] = set()
         """Cache tags of everything loaded so far (loaders/tags.py)."""
 
@@ -84,28 +94,37 @@ class Loaders:
 
         return DataLoader(load_and_tag)
 
+    def _by_id(
+        self, batch: BatchFn[int, R | None], type_name: str, record: type[R]
+    ) -> DataLoader[int, R | None]:
+        """A by-id loader, through the entity cache when there is one; tagged `Type:id`."""
+        cache = self.entity_cache
+        if cache is None:
+            return self._loader(batch, tags.entities(type_name))
+
+        async def through_cache(
+            keys: list[int], /, *, sessionmaker: SessionMaker, dialect: Dialect
+        ) -> list[R | None]:
+            async def fetch(ids: list[int]) -> list[R | None]:
+                return await batch(ids, sessionmaker=sessionmaker, dialect=dialect)
+
+            return await cache.load(type_name, keys, record, fetch)
+
+        return self._loader(through_cache, tags.entities(type_name))
+
     # By id: None for a missing key.
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, UserRecord | None]:
-        return self._loader(
-            entities.user_by_id,
-            tags.entities("User"),
-        )
+        return self._by_id(entities.user_by_id, "User", UserRecord)
 
     @cached_property
     def category_by_id(self) -> DataLoader[int, CategoryRecord | None]:
-        return self._loader(
-            entities.category_by_id,
-            tags.entities("Category"),
-        )
+        return self._by_id(entities.category_by_id, "Category", CategoryRecord)
 
     @cached_property
     def product_by_id(self) -> DataLoader[int, ProductRecord | None]:
-        return self._loader(
-            entities.product_by_id,
-            tags.entities("Product"),
-        )
+        return self._by_id(entities.product_by_id, "Product", ProductRecord)
 
     @cached_property
     def product_by_sku(self) -> DataLoader[str, ProductRecord | None]:
@@ -116,17 +135,11 @@ class Loaders:
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, OrderRecord | None]:
-        return self._loader(
-            entities.order_by_id,
-            tags.entities("Order"),
-        )
+        return self._by_id(entities.order_by_id, "Order", OrderRecord)
 
     @cached_property
     def review_by_id(self) -> DataLoader[int, ReviewRecord | None]:
-        return self._loader(
-            entities.review_by_id,
-            tags.entities("Review"),
-        )
+        return self._by_id(entities.review_by_id, "Review", ReviewRecord)
 
     # One-to-many: an empty list for none.
 

@@ -22,6 +22,7 @@ from schema.persisted import PersistedQueryStore
 from schema.rate_limit import BucketPolicy
 from server.auth_cache import AuthCache
 from server.body_limit import BodyLimitMiddleware
+from server.caching import create_caches
 from server.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
 from server.graphiql import graphiql_static_app
@@ -68,6 +69,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         app.state.cost_analysis = CostAnalysis(schema, max_cost=settings.max_query_cost)
         app.state.change_feed = ChangeFeed()
+        caches = create_caches(settings, schema)
+        app.state.caches = caches
+        if caches is not None:
+            # Every committed write drops what it changed, before its answer is sent.
+            app.state.change_feed.subscribe(caches.responses.invalidate)
         app.state.auth_cache = AuthCache(ttl_seconds=settings.auth_cache_seconds)
         redis = _redis(settings.redis_url) if settings.redis_url else None
         app.state.redis = redis
@@ -78,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             yield
         finally:
+            if caches is not None:
+                await caches.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -160,6 +168,8 @@ def _cors(settings: Settings) -> list[Middleware]:
                 "apollographql-client-version",
                 "X-Request-ID",
                 DRY_RUN_HEADER,
+                "Cache-Control",
+                "If-None-Match",
             ],
             expose_headers=[
                 "X-Request-ID",
@@ -167,6 +177,9 @@ def _cors(settings: Settings) -> list[Middleware]:
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                "ETag",
+                "Age",
+                "X-Cache",
             ],
             max_age=600,
         )

@@ -13,6 +13,12 @@ Before anything runs, an operation is held to the document limits and priced
 (QUERY_TOO_DEEP / QUERY_TOO_COMPLEX, statuses as for validation), then its cost
 is charged to its client's bucket (429 RATE_LIMITED with Retry-After when it
 cannot pay); every answer says what it cost in `extensions.cost`.
+
+A query then goes through the result cache (server/response_cache.py): a hit
+is the stored bytes with this request's `extensions` appended; a miss runs
+once however many ask for it together. A single operation's answer carries
+the cache's HTTP headers (Cache-Control, ETag, Age, X-Cache), and a matching
+`If-None-Match` gets 304.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult
+from graphql import ExecutionResult, OperationDefinitionNode
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -44,6 +50,17 @@ from schema.errors import (
 )
 from schema.executor import QueryTimeout
 from server.batching import read_request
+from server.cache_headers import cache_headers, not_modified
+from server.cached_response import (
+    CacheState,
+    Produced,
+    ResponseKey,
+    Served,
+    produce_from,
+    viewer_scope,
+    with_extensions,
+)
+from server.caching import Caches
 from server.client_id import request_client_key
 from server.graphiql import graphiql_html
 from server.graphql_request import BadRequest, GraphQLRequest
@@ -71,6 +88,13 @@ class Outcome:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     after: Callable[[], Awaitable[None]] | None = None
+    body: bytes | None = None
+    """The payload already serialized (a cached answer), when it is."""
+    cache_headers: dict[str, str] = field(default_factory=dict)
+    """HTTP caching headers: they describe one operation's answer, never a batch's."""
+
+    def content(self) -> bytes:
+        return self.body if self.body is not None else orjson.dumps(self.payload)
 
 
 class _Viewer:
@@ -99,7 +123,7 @@ def _error(message: str, code: str, status: int, headers: dict[str, str] | None 
     return Outcome({"errors": [error_payload(message, code)]}, status, headers or {})
 
 
-def _response(payload: Any, outcomes: list[Outcome], *, status: int, media_type: str) -> Response:
+def _response(content: bytes, outcomes: list[Outcome], *, status: int, media_type: str) -> Response:
     headers: dict[str, str] = {}
     tasks = BackgroundTasks()
     for outcome in outcomes:
@@ -107,7 +131,7 @@ def _response(payload: Any, outcomes: list[Outcome], *, status: int, media_type:
         if outcome.after is not None:
             tasks.add_task(outcome.after)
     return Response(
-        orjson.dumps(payload),
+        content,
         status_code=status,
         media_type=media_type,
         headers=headers,
@@ -123,25 +147,33 @@ async def graphql_endpoint(request: Request) -> Response:
     media_type = response_media_type(accept)
     if media_type is None:
         refusal = _error("Not acceptable: ask for application/json.", BAD_USER_INPUT, 406)
-        return _response(refusal.payload, [refusal], status=406, media_type=APPLICATION_JSON)
+        return _response(refusal.content(), [refusal], status=406, media_type=APPLICATION_JSON)
     try:
         parsed = await read_request(request, max_batch=request.app.state.settings.max_batch)
     except BadRequest as error:
         bad = _error(error.message, BAD_USER_INPUT, error.status)
-        return _response(bad.payload, [bad], status=bad.status, media_type=media_type)
+        return _response(bad.content(), [bad], status=bad.status, media_type=media_type)
     viewer = _Viewer(request)
     if isinstance(parsed, GraphQLRequest):
         outcome = await _operation(request, parsed, media_type, viewer)
-        return _response(outcome.payload, [outcome], status=outcome.status, media_type=media_type)
+        return _single_response(request, outcome, media_type)
     if any(not isinstance(entry, BadRequest) for entry in parsed):
         try:
             await viewer()  # one bad token fails the whole batch with 401
         except Unauthenticated as error:
             refusal = _unauthenticated(error)
-            return _response(refusal.payload, [refusal], status=401, media_type=media_type)
+            return _response(refusal.content(), [refusal], status=401, media_type=media_type)
     outcomes = await _batch(request, parsed, media_type, viewer)
-    payload = [outcome.payload for outcome in outcomes]
-    return _response(payload, outcomes, status=200, media_type=media_type)
+    content = b"[" + b",".join(outcome.content() for outcome in outcomes) + b"]"
+    return _response(content, outcomes, status=200, media_type=media_type)
+
+
+def _single_response(request: Request, outcome: Outcome, media_type: str) -> Response:
+    """One operation's answer, with its caching headers; 304 when the client has it."""
+    outcome.headers.update(outcome.cache_headers)
+    if not_modified(request.headers.get("if-none-match"), outcome.cache_headers.get("ETag")):
+        return _response(b"", [outcome], status=304, media_type=media_type)
+    return _response(outcome.content(), [outcome], status=outcome.status, media_type=media_type)
 
 
 def _unauthenticated(error: Unauthenticated) -> Outcome:
@@ -154,6 +186,8 @@ class _Prepared:
 
     graphql_request: GraphQLRequest
     document: Document
+    operation: OperationDefinitionNode
+    variables: dict[str, Any]
     viewer: Viewer
     price: Price
 
@@ -215,7 +249,7 @@ async def _prepare(
         return _request_error(error, media_type)
     except Unauthenticated as error:
         return _unauthenticated(error)
-    return _Prepared(graphql_request, document, viewer, price)
+    return _Prepared(graphql_request, document, operation, variables, viewer, price)
 
 
 def _request_error(error: RequestError, media_type: str) -> Outcome:
@@ -248,6 +282,13 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
             "extensions": {"cost": bill.cost()},
         }
         return Outcome(payload, 429, bill.headers())
+    caches: Caches | None = state.caches
+    if caches is not None and not is_mutation(prepared.operation):
+        served = await _through_cache(request, prepared, caches)
+        bill.settle(_actual_cost(served, price.requested))
+        body = with_extensions(served.body, {"cost": bill.cost()})
+        headers = cache_headers(served, now=caches.responses.clock())
+        return Outcome({}, 200, bill.headers(), bill.refund, body=body, cache_headers=headers)
     context = Context(
         viewer=viewer,
         loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
@@ -268,7 +309,74 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     request_id: str | None = request.scope.get("state", {}).get("request_id")
     payload = _result_payload(result, request_id)
     payload["extensions"] = {"cost": bill.cost()}
-    return Outcome(payload, 200, bill.headers(), after=bill.refund)
+    headers = {} if caches is None else {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
+    return Outcome(payload, 200, bill.headers(), after=bill.refund, cache_headers=headers)
+
+
+async def _through_cache(request: Request, prepared: _Prepared, caches: Caches) -> Served:
+    """A query's answer from the result cache, or run (once for identical misses) and stored."""
+    graphql_request, viewer = prepared.graphql_request, prepared.viewer
+    key = ResponseKey.of(
+        prepared.document.sha256, graphql_request.variables, graphql_request.operation_name
+    )
+    scope = viewer_scope(viewer)
+    fresh = "no-cache" in request.headers.get("cache-control", "").lower()
+    lookup = await caches.responses.lookup(key, scope=scope, read=not fresh)
+    if lookup.usable is not None:
+        if lookup.state is CacheState.STALE:
+            produce_again = _producer(request, prepared, caches, private=lookup.usable.private)
+            caches.responses.revalidate(key, lookup, scope=scope, produce=produce_again)
+        return Served.cached(lookup.usable, lookup.state)
+    policy = caches.policies.policy(prepared.document, prepared.operation, prepared.variables)
+    produce = _producer(request, prepared, caches, private=policy.private)
+    return await caches.responses.fill(
+        key, lookup, policy=policy, scope=scope, produce=produce, share=not fresh
+    )
+
+
+def _producer(
+    request: Request, prepared: _Prepared, caches: Caches, *, private: bool
+) -> Callable[[], Awaitable[Produced]]:
+    """Runs the operation afresh for the cache: its payload without `extensions`, its tags."""
+    state = request.app.state
+    executor: Executor = state.executor
+    request_id: str | None = request.scope.get("state", {}).get("request_id")
+    user = prepared.viewer.user
+
+    async def produce() -> Produced:
+        loaders = Loaders(
+            sessionmaker=state.sessionmaker, dialect=state.dialect, entity_cache=caches.entities
+        )
+        context = Context(viewer=prepared.viewer, loaders=loaders, changes=state.change_feed)
+        timed_out = False
+        try:
+            result = await executor.execute(
+                prepared.document,
+                operation_name=prepared.graphql_request.operation_name,
+                variables=prepared.graphql_request.variables,
+                context=context,
+            )
+            actual = prepared.price.plan.actual(result.data)
+        except QueryTimeout as timeout:
+            result, actual, timed_out = timeout.result, prepared.price.requested, True
+        tags = set(loaders.tags)
+        if private and user is not None:
+            tags.add(f"User:{user.id}")  # the viewer's row, read by authentication
+        body = orjson.dumps(_result_payload(result, request_id))
+        return produce_from(
+            result, body=body, tags=tags, meta={"actual": actual}, timed_out=timed_out
+        )
+
+    return produce
+
+
+def _actual_cost(served: Served, requested: int) -> int:
+    """What the answer cost: as run now, or as when it was stored."""
+    if served.produced is not None:
+        return int(served.produced.meta.get("actual", requested))
+    if served.entry is not None:
+        return int(served.entry.meta.get("actual", requested))
+    return requested
 
 
 def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:

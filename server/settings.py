@@ -52,6 +52,11 @@ def _positive(name: str, value: float) -> None:
         raise SettingsError(f"{name} must be greater than 0, got {value}")
 
 
+def _non_negative(name: str, value: float) -> None:
+    if value < 0:
+        raise SettingsError(f"{name} must be 0 or more, got {value}")
+
+
 def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
     try:
         return parse_networks(env.get(name) or "")
@@ -121,6 +126,14 @@ class Settings:
     persisted_document_cache_size: int = 1000
     max_batch: int = 10
     cors_allowed_origins: tuple[str, ...] = ()
+    # Result cache (README: "Result cache").
+    cache_enabled: bool = False
+    cache_memory_bytes: int = 64 * 1024 * 1024
+    cache_redis_timeout_ms: int = 50
+    cache_stale_while_revalidate: int = 30
+    cache_stale_if_error: int = 300
+    cache_lock_wait_ms: int = 1000
+    cache_entity_ttl: int = 300
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -169,6 +182,13 @@ class Settings:
                 for origin in (env.get("CORS_ALLOWED_ORIGINS") or "").split(",")
                 if origin.strip()
             ),
+            cache_enabled=_bool(env, "CACHE_ENABLED", False),
+            cache_memory_bytes=_int(env, "CACHE_MEMORY_BYTES", 64 * 1024 * 1024),
+            cache_redis_timeout_ms=_int(env, "CACHE_REDIS_TIMEOUT_MS", 50),
+            cache_stale_while_revalidate=_int(env, "CACHE_STALE_WHILE_REVALIDATE", 30),
+            cache_stale_if_error=_int(env, "CACHE_STALE_IF_ERROR", 300),
+            cache_lock_wait_ms=_int(env, "CACHE_LOCK_WAIT_MS", 1000),
+            cache_entity_ttl=_int(env, "CACHE_ENTITY_TTL", 300),
         )
         for name, value in (
             ("MAX_REQUEST_BYTES", settings.max_request_bytes),
@@ -186,6 +206,18 @@ class Settings:
             ("MAX_BATCH", settings.max_batch),
         ):
             _positive(name, value)
+        for name, value in (
+            ("CACHE_MEMORY_BYTES", settings.cache_memory_bytes),
+            ("CACHE_REDIS_TIMEOUT_MS", settings.cache_redis_timeout_ms),
+        ):
+            _positive(name, value)
+        for name, value in (
+            ("CACHE_STALE_WHILE_REVALIDATE", settings.cache_stale_while_revalidate),
+            ("CACHE_STALE_IF_ERROR", settings.cache_stale_if_error),
+            ("CACHE_LOCK_WAIT_MS", settings.cache_lock_wait_ms),
+            ("CACHE_ENTITY_TTL", settings.cache_entity_ttl),
+        ):
+            _non_negative(name, value)
         return settings
 
     @property

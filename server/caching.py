@@ -1,0 +1,76 @@
+"""The result caches of one process, built from settings in the lifespan.
+
+With REDIS_URL the store is Redis (shared by every worker and instance, so an
+invalidation in one reaches all); without it, an LRU in this process. The
+response cache subscribes to the change feed: every committed write drops what
+it changed, responses and entities alike, before its answer is sent.
+
+Example:
+    caches = create_caches(settings, schema)
+    unsubscribe = change_feed.subscribe(caches.responses.invalidate)
+    ...
+    await caches.close()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from graphql import GraphQLSchema
+
+from schema.cache_policy import CachePolicies
+from server.cache_store_memory import InMemoryCacheStore
+from server.cache_store_redis import RedisCacheStore, cache_redis_client
+from server.entity_cache import StoreEntityCache
+from server.response_cache import ResponseCache
+from server.settings import Settings
+
+# Tombstones must outlive any read that may race with their write: the longest
+# an entity is kept, or an execution may run, with a margin.
+TOMBSTONE_MARGIN = 60.0
+
+
+@dataclass(slots=True)
+class Caches:
+    store: InMemoryCacheStore | RedisCacheStore
+    responses: ResponseCache
+    policies: CachePolicies
+    entities: StoreEntityCache | None
+
+    async def close(self) -> None:
+        await self.responses.close()
+        await self.store.close()
+
+
+def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
+    """The caches `settings` ask for; None when the result cache is off."""
+    if not settings.cache_enabled:
+        return None
+    execution = settings.execution_timeout_ms / 1000
+    tombstone_ttl = max(settings.cache_entity_ttl, execution) + TOMBSTONE_MARGIN
+    store: InMemoryCacheStore | RedisCacheStore
+    if settings.redis_url:
+        timeout = settings.cache_redis_timeout_ms / 1000
+        store = RedisCacheStore(
+            cache_redis_client(settings.redis_url, timeout=timeout),
+            timeout=timeout,
+            tombstone_ttl=tombstone_ttl,
+            owns_client=True,
+        )
+    else:
+        store = InMemoryCacheStore(
+            max_bytes=settings.cache_memory_bytes, tombstone_ttl=tombstone_ttl
+        )
+    responses = ResponseCache(
+        store,
+        stale_while_revalidate=settings.cache_stale_while_revalidate,
+        stale_if_error=settings.cache_stale_if_error,
+        lock_wait=settings.cache_lock_wait_ms / 1000,
+        lock_ttl=max(execution, settings.cache_lock_wait_ms / 1000),
+    )
+    entities = (
+        StoreEntityCache(store, ttl=settings.cache_entity_ttl)
+        if settings.cache_entity_ttl > 0
+        else None
+    )
+    return Caches(store, responses, CachePolicies(schema), entities)
