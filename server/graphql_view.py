@@ -301,7 +301,7 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
             variables=graphql_request.variables,
             context=context,
         )
-        actual = price.plan.actual(result.data)
+        actual = _charged_cost(price, result)
     except QueryTimeout as timeout:
         # What ran until the deadline is not known: the full requested cost is kept.
         result, actual = timeout.result, price.requested
@@ -356,7 +356,7 @@ def _producer(
                 variables=prepared.graphql_request.variables,
                 context=context,
             )
-            actual = prepared.price.plan.actual(result.data)
+            actual = _charged_cost(prepared.price, result)
         except QueryTimeout as timeout:
             result, actual, timed_out = timeout.result, prepared.price.requested, True
         tags = set(loaders.tags)
@@ -377,6 +377,14 @@ def _actual_cost(served: Served, requested: int) -> int:
     if served.entry is not None:
         return int(served.entry.meta.get("actual", requested))
     return requested
+
+
+def _charged_cost(price: Price, result: ExecutionResult) -> int:
+    """What a run is charged. With errors, what resolved before and beside them is not
+    measured, so nothing is refunded: a failing sibling field must not make a query free."""
+    if result.errors:
+        return price.requested
+    return price.plan.actual(result.data)
 
 
 def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:

@@ -388,3 +388,15 @@ async def test_a_bill_refunds_after_the_answer_and_charges_overruns() -> None:
     dry.settle(0)
     await dry.refund()
     assert (await limiter.reserve("c", 0, SLOW)).available == pytest.approx(65, abs=0.01)
+
+
+async def test_a_failing_sibling_field_does_not_make_a_query_free(db: Database) -> None:
+    async with serve(db, RATE_LIMIT_MAXIMUM="1000", RATE_LIMIT_RESTORE_RATE="0.01") as api:
+        query = (
+            '{ a: products(first: 50) { totalCount } b: products(after: "garbage") { totalCount } }'
+        )
+        body = (await api.post(query)).json()
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        cost = body["extensions"]["cost"]
+        assert cost["actualQueryCost"] == cost["requestedQueryCost"] > 0
+        assert cost["throttleStatus"]["currentlyAvailable"] < 1000
