@@ -127,7 +127,7 @@ class Settings:
     max_batch: int = 10
     cors_allowed_origins: tuple[str, ...] = ()
     # Result cache (README: "Result cache").
-    cache_enabled: bool = False
+    cache_enabled: bool = True
     cache_memory_bytes: int = 64 * 1024 * 1024
     cache_redis_timeout_ms: int = 50
     cache_stale_while_revalidate: int = 30
@@ -182,7 +182,7 @@ class Settings:
                 for origin in (env.get("CORS_ALLOWED_ORIGINS") or "").split(",")
                 if origin.strip()
             ),
-            cache_enabled=_bool(env, "CACHE_ENABLED", False),
+            cache_enabled=_bool(env, "CACHE_ENABLED", True),
             cache_memory_bytes=_int(env, "CACHE_MEMORY_BYTES", 64 * 1024 * 1024),
             cache_redis_timeout_ms=_int(env, "CACHE_REDIS_TIMEOUT_MS", 50),
             cache_stale_while_revalidate=_int(env, "CACHE_STALE_WHILE_REVALIDATE", 30),

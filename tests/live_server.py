@@ -57,7 +57,7 @@ def live_server(env: dict[str, str], *, timeout: float = 60) -> Iterator[LiveSer
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port)],
-        env={**os.environ, "LOG_LEVEL": "warning", **env},
+        env={**os.environ, "LOG_LEVEL": "warning", "CACHE_ENABLED": "false", **env},
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
