@@ -23,8 +23,6 @@ from server.graphql_request import (
     json_body,
 )
 
-DEFAULT_MAX_BATCH = 10
-
 
 async def read_request(
     request: Request, *, max_batch: int

@@ -102,10 +102,6 @@ def from_payload(payload: Any) -> GraphQLRequest:
     return from_mapping(payload)
 
 
-async def from_body(request: Request) -> GraphQLRequest:
-    return from_payload(await json_body(request))
-
-
 def _charset(parameters: str) -> str | None:
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
