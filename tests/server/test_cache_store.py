@@ -3,28 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import pytest
-from redis.asyncio import Redis
 
 from schema.result_cache import ALL_TYPES, ResultCache, Snapshot
-from server.cache_store_memory import InMemoryCacheStore
-from server.cache_store_redis import RedisCacheStore
-from tests.cache_support import delete_namespace, unique_namespace
-from tests.redis_support import require_redis_url
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ResultCache]:
-    if request.param == "memory":
-        yield InMemoryCacheStore(max_bytes=1024 * 1024)
-        return
-    client = Redis.from_url(require_redis_url())
-    namespace = unique_namespace()
-    yield RedisCacheStore(client, namespace=namespace, timeout=1.0)
-    await delete_namespace(client, namespace)
-    await client.aclose()
 
 
 async def put(store: ResultCache, key: str, value: bytes, *tags: str, ttl: float = 60) -> bool:

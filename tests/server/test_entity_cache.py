@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-
-import pytest
-from redis.asyncio import Redis
+from collections.abc import Sequence
 
 from loaders import Dialect, Loaders
 from loaders.records import ProductRecord
 from schema.result_cache import CacheUnavailable, ResultCache, Snapshot
 from server.cache_store_memory import InMemoryCacheStore
-from server.cache_store_redis import RedisCacheStore
 from server.entity_cache import StoreEntityCache, decode_record, encode_record
-from tests.cache_support import delete_namespace, unique_namespace
 from tests.conftest import Database
 from tests.factories import Factory
-from tests.redis_support import require_redis_url
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ResultCache]:
-    if request.param == "memory":
-        yield InMemoryCacheStore(max_bytes=1024 * 1024)
-        return
-    client = Redis.from_url(require_redis_url())
-    namespace = unique_namespace()
-    yield RedisCacheStore(client, namespace=namespace, timeout=1.0)
-    await delete_namespace(client, namespace)
-    await client.aclose()
 
 
 def loaders_of(db: Database, store: ResultCache) -> Loaders:

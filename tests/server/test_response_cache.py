@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import orjson
-import pytest
-from redis.asyncio import Redis
 
 from resolvers.changes import Changes
 from schema.cache_policy import NO_STORE, CachePolicy
 from schema.result_cache import CacheUnavailable, ResultCache, Snapshot
 from server.cache_headers import cache_headers, not_modified
 from server.cache_store_memory import InMemoryCacheStore
-from server.cache_store_redis import RedisCacheStore
 from server.cached_response import (
     CachedResponse,
     CacheState,
@@ -26,8 +23,6 @@ from server.cached_response import (
     with_extensions,
 )
 from server.response_cache import ResponseCache
-from tests.cache_support import delete_namespace, unique_namespace
-from tests.redis_support import require_redis_url
 
 KEY = ResponseKey.of("a" * 64, {"b": 2, "a": 1}, "Op")
 PUBLIC_POLICY = CachePolicy(60)
@@ -58,18 +53,6 @@ class Runs:
         if self.gate is not None:
             await self.gate.wait()
         return Produced(self.body, storable=self.storable, failed=self.failed, tags=self.tags)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ResultCache]:
-    if request.param == "memory":
-        yield InMemoryCacheStore(max_bytes=1024 * 1024)
-        return
-    client = Redis.from_url(require_redis_url())
-    namespace = unique_namespace()
-    yield RedisCacheStore(client, namespace=namespace, timeout=1.0)
-    await delete_namespace(client, namespace)
-    await client.aclose()
 
 
 async def miss_then_fill(
