@@ -12,6 +12,7 @@ from aiodataloader import DataLoader
 from loaders import aggregates, entities, nested_pages, relations, tags
 from loaders.batch import BatchFn, SessionMaker
 from loaders.cache import EntityCache
+from loaders.dataloader import IsolatedDataLoader
 from loaders.pagination import Page, PageArgs
 from loaders.records import (
     CategoryRecord,
@@ -92,7 +93,7 @@ class Loaders:
             self.tags.update(tag_rule(keys, values))
             return values
 
-        return DataLoader(load_and_tag)
+        return IsolatedDataLoader(load_and_tag)
 
     def _by_id(
         self, batch: BatchFn[int, R | None], type_name: str, record: type[R]
