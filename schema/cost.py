@@ -137,6 +137,10 @@ class _Size:
         return max(0, value) if isinstance(value, int) else self.constant
 
 
+# No operation is free, not even `{ __typename }`: each request is work for the server.
+MIN_OPERATION_COST = 1
+
+
 @dataclass(slots=True)
 class _Field:
     key: str
@@ -176,14 +180,14 @@ class CostPlan:
     def requested(self, variables: Mapping[str, Any]) -> int:
         """The cost before execution, with `variables` coerced for the operation."""
         if self._selection.static is not None:
-            return self._selection.static
-        return _requested(self._selection, variables, {})
+            return max(MIN_OPERATION_COST, self._selection.static)
+        return max(MIN_OPERATION_COST, _requested(self._selection, variables, {}))
 
     def actual(self, data: Mapping[str, Any] | None) -> int:
         """The cost of what was resolved: the same rules over `data`, with real list lengths."""
         if data is None:
-            return 0
-        return _actual(self._selection, data)
+            return MIN_OPERATION_COST
+        return max(MIN_OPERATION_COST, _actual(self._selection, data))
 
 
 @dataclass(frozen=True, slots=True)

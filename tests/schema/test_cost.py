@@ -69,7 +69,7 @@ def price(
 @pytest.mark.parametrize(
     ("query", "cost"),
     [
-        ("{ __typename }", 0),
+        ("{ __typename }", 1),  # no operation is free
         ("{ shop { name } }", 1),  # object 1, scalar 0
         ("{ shop { owner { label } } }", 2),
         ("{ items { totalCount } }", 2),  # connection 1, totalCount weight 1
@@ -85,7 +85,7 @@ def price(
         ('{ many(ids: ["a", "b", "c"]) { id } }', 3),
         ('{ many(ids: "a") { id } }', 1),
         ("{ a: shop { name } b: shop { name } }", 2),
-        ("{ __schema { types { name } } }", 0),  # no table entry on this schema
+        ("{ __schema { types { name } } }", 1),  # no table entry: the floor
     ],
 )
 def test_static_rules(query: str, cost: int) -> None:
@@ -197,8 +197,8 @@ def test_actual_cost_counts_what_was_resolved() -> None:
         }
     }
     assert plan.actual(data) == 1 + 1 + (1 + 5) + (1 + 0)
-    assert plan.actual({"items": None}) == 0
-    assert plan.actual(None) == 0
+    assert plan.actual({"items": None}) == 1  # the floor: no operation is free
+    assert plan.actual(None) == 1
 
 
 def test_actual_cost_under_aliases_fragments_and_interfaces() -> None:
