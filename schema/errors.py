@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from graphql import GraphQLError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from resolvers.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
 
@@ -27,9 +28,18 @@ QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 QUERY_TIMEOUT = "QUERY_TIMEOUT"
 RATE_LIMITED = "RATE_LIMITED"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+# What a client should wait before retrying an answer of SERVICE_UNAVAILABLE.
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry shortly."
 
 # PostgreSQL's query_canceled: `statement_timeout` stopped the statement.
 _QUERY_CANCELED = "57014"
+# SQLSTATE classes of a database that cannot serve: connection exceptions (08),
+# insufficient resources such as too many connections (53), operator
+# intervention such as a shutdown (57P).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
 
 DOMAIN_ERROR_CODES: dict[type[DomainError], str] = {
     InvalidInput: BAD_USER_INPUT,
@@ -67,6 +77,17 @@ def format_execution_error(error: GraphQLError, *, request_id: str | None) -> di
         return formatted
     if original is None and error.extensions and "code" in error.extensions:
         return dict(error.formatted)
+    if is_database_unavailable(original):
+        logger.warning(
+            "database unavailable resolving %s (request %s): %s",
+            _path(error),
+            request_id,
+            _describe(original),
+        )
+        formatted = dict(error.formatted)
+        formatted["message"] = UNAVAILABLE_MESSAGE
+        formatted["extensions"] = {"code": SERVICE_UNAVAILABLE}
+        return formatted
     if _is_statement_timeout(original):
         logger.warning("statement timeout resolving %s (request %s)", _path(error), request_id)
         formatted = dict(error.formatted)
@@ -90,6 +111,29 @@ def format_execution_error(error: GraphQLError, *, request_id: str | None) -> di
     if request_id is not None:
         masked["extensions"]["requestId"] = request_id
     return masked
+
+
+def is_database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` (or what caused it) says the database cannot be reached or
+    cannot serve right now, rather than that the request or the code is wrong."""
+    while error is not None:
+        if isinstance(error, DBAPIError):
+            sqlstate = getattr(error.orig, "sqlstate", None) or ""
+            if error.connection_invalidated or sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+                return True
+            if sqlstate == _QUERY_CANCELED:
+                return False  # a statement timeout: the query's fault, not an outage
+        # A refused or reset connection is a bare OSError (asyncpg); a broken one an
+        # InterfaceError; SQLite's "unable to open" or "locked" an OperationalError;
+        # an exhausted pool SQLAlchemy's TimeoutError.
+        if isinstance(error, (OSError, InterfaceError, OperationalError, PoolTimeout)):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _describe(error: BaseException | None) -> str:
+    return f"{type(error).__name__}: {error}".splitlines()[0] if error is not None else "-"
 
 
 def _is_statement_timeout(error: BaseException | None) -> bool:

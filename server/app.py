@@ -21,10 +21,12 @@ from schema.limits import DocumentLimits
 from schema.persisted import PersistedQueryStore
 from schema.rate_limit import BucketPolicy
 from server.auth_cache import AuthCache
+from server.auth_throttle import AuthFailureThrottle
 from server.body_limit import BodyLimitMiddleware
 from server.caching import create_caches
 from server.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
+from server.error_boundary import ErrorBoundaryMiddleware
 from server.graphiql import graphiql_static_app
 from server.graphql_view import DRY_RUN_HEADER, graphql_endpoint
 from server.health import health
@@ -74,10 +76,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if caches is not None:
             # Every committed write drops what it changed, before its answer is sent.
             app.state.change_feed.subscribe(caches.responses.invalidate)
-        app.state.auth_cache = AuthCache(ttl_seconds=settings.auth_cache_seconds)
+        app.state.auth_cache = AuthCache(
+            ttl_seconds=settings.auth_cache_seconds, stale_seconds=settings.auth_stale_seconds
+        )
         redis = _redis(settings.redis_url) if settings.redis_url else None
         app.state.redis = redis
         app.state.throttle = _throttle(settings, redis)
+        app.state.auth_failures = AuthFailureThrottle(
+            limiter=app.state.throttle.limiter,
+            policy=BucketPolicy(settings.auth_failure_limit, settings.auth_failure_restore_rate),
+        )
         try:
             app.state.persisted_queries = await _persisted_queries(
                 settings, app.state.executor, redis
@@ -99,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             Middleware(RequestIdMiddleware),
             *_cors(settings),
+            Middleware(ErrorBoundaryMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
         ],
         lifespan=lifespan,

@@ -3,20 +3,38 @@
 Looking a bearer token up is one statement per request: on the order
 dashboard, one in seven. Caching the answer for a few seconds removes it from
 hot clients' requests. The price is that `storefront token revoke` takes effect
-within `AUTH_CACHE_SECONDS` (0 turns the cache off). Only successful lookups
-are cached, keyed by the token's SHA-256, never the token itself.
+within `AUTH_CACHE_SECONDS` (0 turns the cache off). Entries are keyed by the
+token's SHA-256, never the token itself.
+
+Two more answers are kept, each for a reason:
+- Unknown tokens, for `NEGATIVE_SECONDS` in an LRU of their own (so a flood of
+  random tokens neither reaches the database each time nor evicts real viewers).
+- Viewers past their TTL, for `stale_seconds` more, used only while the
+  database cannot be reached: during an outage a signed-in client can still be
+  served public answers from the result cache. Once the database answers again,
+  the token is looked up as usual, so a revoked token stops working.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from resolvers.auth import hash_token
+from resolvers.errors import Unauthenticated
 from resolvers.viewer import ANONYMOUS, Viewer
+from schema.errors import is_database_unavailable
+
+logger = logging.getLogger("storefront.auth")
 
 MAX_ENTRIES = 10_000
+NEGATIVE_SECONDS = 30.0
+STALE_LOG_INTERVAL = 60.0
+
+T = TypeVar("T")
 
 
 class AuthCache:
@@ -24,31 +42,77 @@ class AuthCache:
         self,
         *,
         ttl_seconds: float,
+        stale_seconds: float = 60.0,
+        negative_seconds: float = NEGATIVE_SECONDS,
         max_entries: int = MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl_seconds = ttl_seconds
+        self.stale_seconds = stale_seconds
+        self.negative_seconds = negative_seconds
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, Viewer]] = OrderedDict()
+        self._unknown: OrderedDict[str, tuple[float, Unauthenticated]] = OrderedDict()
+        self._stale_logged_at = -STALE_LOG_INTERVAL
+
+    def knows(self, authorization: str | None) -> bool:
+        """Whether `authorization` is answered without a lookup: absent, or a fresh viewer."""
+        if not authorization:
+            return True
+        cached = self._entries.get(hash_token(authorization))
+        return cached is not None and cached[0] > self._clock()
 
     async def viewer(
         self,
         authorization: str | None,
         authenticate: Callable[[str | None], Awaitable[Viewer]],
     ) -> Viewer:
-        """The viewer of `authorization`, from the cache when fresh, else `authenticate`d."""
-        if not authorization or self.ttl_seconds <= 0:
-            return ANONYMOUS if not authorization else await authenticate(authorization)
+        """The viewer of `authorization`, from the cache when fresh, else `authenticate`d.
+
+        Raises Unauthenticated for an unknown token (remembered for a while).
+        """
+        if not authorization:
+            return ANONYMOUS
+        if self.ttl_seconds <= 0:
+            return await authenticate(authorization)
         key = hash_token(authorization)
         now = self._clock()
         cached = self._entries.get(key)
         if cached is not None and cached[0] > now:
             self._entries.move_to_end(key)
             return cached[1]
-        viewer = await authenticate(authorization)
-        self._entries[key] = (now + self.ttl_seconds, viewer)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        unknown = self._unknown.get(key)
+        if unknown is not None and unknown[0] > now:
+            raise unknown[1]
+        try:
+            viewer = await authenticate(authorization)
+        except Unauthenticated as error:
+            self._remember(self._unknown, key, (now + self.negative_seconds, error))
+            raise
+        except Exception as error:
+            if cached is None or now >= cached[0] + self.stale_seconds:
+                raise
+            if not is_database_unavailable(error):
+                raise
+            self._log_stale(error)
+            return cached[1]
+        self._unknown.pop(key, None)
+        self._remember(self._entries, key, (now + self.ttl_seconds, viewer))
         return viewer
+
+    def _remember(self, entries: OrderedDict[str, T], key: str, value: T) -> None:
+        entries[key] = value
+        entries.move_to_end(key)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
+
+    def _log_stale(self, error: Exception) -> None:
+        now = self._clock()
+        if now - self._stale_logged_at >= STALE_LOG_INTERVAL:
+            self._stale_logged_at = now
+            logger.warning(
+                "database unreachable: trusting cached viewers up to %g s past their TTL (%s)",
+                self.stale_seconds,
+                type(error).__name__,
+            )

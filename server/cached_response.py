@@ -25,11 +25,10 @@ from typing import Any
 
 import orjson
 from graphql import ExecutionResult
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from resolvers.viewer import Viewer
 from schema.cache_policy import NO_STORE, CachePolicy
+from schema.errors import is_database_unavailable
 from schema.result_cache import Snapshot
 
 PUBLIC = "public"
@@ -159,19 +158,9 @@ class Served:
         return cls(entry.body, state, entry=entry, policy=CachePolicy(entry.max_age, entry.private))
 
 
-# Failures of the database or the network to it, rather than of the request.
-_INFRASTRUCTURE = (OperationalError, InterfaceError, PoolTimeout, OSError, TimeoutError)
-
-
 def failed_for_infrastructure(result: ExecutionResult) -> bool:
     """Whether an error of `result` came from the database being down or too slow."""
-    for error in result.errors or ():
-        cause: BaseException | None = error.original_error
-        while cause is not None:
-            if isinstance(cause, _INFRASTRUCTURE):
-                return True
-            cause = cause.__cause__ or cause.__context__
-    return False
+    return any(is_database_unavailable(error.original_error) for error in result.errors or ())
 
 
 def produce_from(

@@ -37,18 +37,21 @@ from starlette.responses import HTMLResponse, Response
 from loaders import Loaders
 from resolvers.auth import authenticate
 from resolvers.errors import Unauthenticated
-from resolvers.viewer import Viewer
+from resolvers.viewer import ANONYMOUS, Viewer
 from schema import Context, Document, Executor, RequestError, is_mutation
 from schema.cost import CostAnalysis, Price, QueryTooComplex
 from schema.errors import (
     BAD_USER_INPUT,
     RATE_LIMITED,
+    RETRY_AFTER_SECONDS,
     UNAUTHENTICATED,
     error_payload,
     format_execution_error,
     format_request_error,
 )
 from schema.executor import QueryTimeout
+from server.auth_cache import AuthCache
+from server.auth_throttle import AuthFailureThrottle, AuthThrottled
 from server.batching import read_request
 from server.cache_headers import cache_headers, not_modified
 from server.cached_response import (
@@ -56,6 +59,7 @@ from server.cached_response import (
     Produced,
     ResponseKey,
     Served,
+    failed_for_infrastructure,
     produce_from,
     viewer_scope,
     with_extensions,
@@ -98,7 +102,11 @@ class Outcome:
 
 
 class _Viewer:
-    """Authenticates once per HTTP request, and only when first asked."""
+    """Authenticates once per HTTP request, and only when first asked.
+
+    A token the auth cache does not vouch for takes one attempt from its address's
+    failed-authentication bucket (server/auth_throttle.py) before it is looked up.
+    """
 
     def __init__(self, request: Request) -> None:
         self._request = request
@@ -107,15 +115,24 @@ class _Viewer:
     async def __call__(self) -> Viewer:
         if self._viewer is None:
             state = self._request.app.state
+            auth_cache: AuthCache = state.auth_cache
+            authorization = self._request.headers.get("authorization")
 
             async def lookup(authorization: str | None) -> Viewer:
                 return await authenticate(
                     sessionmaker=state.sessionmaker, authorization=authorization
                 )
 
-            self._viewer = await state.auth_cache.viewer(
-                self._request.headers.get("authorization"), lookup
-            )
+            if auth_cache.knows(authorization):
+                self._viewer = await auth_cache.viewer(authorization, lookup)
+            else:
+                failures: AuthFailureThrottle = state.auth_failures
+                address = request_client_key(
+                    self._request, viewer=ANONYMOUS, proxies=state.settings.trusted_proxies
+                )
+                await failures.attempt(address)
+                self._viewer = await auth_cache.viewer(authorization, lookup)
+                await failures.succeeded(address)
         return self._viewer
 
 
@@ -160,9 +177,11 @@ async def graphql_endpoint(request: Request) -> Response:
     if any(not isinstance(entry, BadRequest) for entry in parsed):
         try:
             await viewer()  # one bad token fails the whole batch with 401
-        except Unauthenticated as error:
+        except (Unauthenticated, AuthThrottled) as error:
             refusal = _unauthenticated(error)
-            return _response(refusal.content(), [refusal], status=401, media_type=media_type)
+            return _response(
+                refusal.content(), [refusal], status=refusal.status, media_type=media_type
+            )
     outcomes = await _batch(request, parsed, media_type, viewer)
     content = b"[" + b",".join(outcome.content() for outcome in outcomes) + b"]"
     return _response(content, outcomes, status=200, media_type=media_type)
@@ -176,7 +195,9 @@ def _single_response(request: Request, outcome: Outcome, media_type: str) -> Res
     return _response(outcome.content(), [outcome], status=outcome.status, media_type=media_type)
 
 
-def _unauthenticated(error: Unauthenticated) -> Outcome:
+def _unauthenticated(error: Unauthenticated | AuthThrottled) -> Outcome:
+    if isinstance(error, AuthThrottled):
+        return _error(error.message, RATE_LIMITED, 429, {"Retry-After": str(error.retry_after)})
     return _error(error.message, UNAUTHENTICATED, 401, {"WWW-Authenticate": "Bearer"})
 
 
@@ -247,7 +268,7 @@ async def _prepare(
         return _error(error.message, error.code, error.status, error.headers)
     except RequestError as error:
         return _request_error(error, media_type)
-    except Unauthenticated as error:
+    except (Unauthenticated, AuthThrottled) as error:
         return _unauthenticated(error)
     return _Prepared(graphql_request, document, operation, variables, viewer, price)
 
@@ -288,7 +309,11 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
         bill.settle(_actual_cost(served, price.requested))
         body = with_extensions(served.body, {"cost": bill.cost()})
         headers = cache_headers(served, now=caches.responses.clock())
-        return Outcome({}, 200, bill.headers(), bill.refund, body=body, cache_headers=headers)
+        unavailable = served.produced is not None and served.produced.meta.get("unavailable")
+        status, extra = _status(unavailable=bool(unavailable))
+        return Outcome(
+            {}, status, bill.headers() | extra, bill.refund, body=body, cache_headers=headers
+        )
     context = Context(
         viewer=viewer,
         loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
@@ -310,14 +335,27 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     payload = _result_payload(result, request_id)
     payload["extensions"] = {"cost": bill.cost()}
     headers = {} if caches is None else {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
-    return Outcome(payload, 200, bill.headers(), after=bill.refund, cache_headers=headers)
+    status, extra = _status(unavailable=failed_for_infrastructure(result))
+    return Outcome(
+        payload, status, bill.headers() | extra, after=bill.refund, cache_headers=headers
+    )
+
+
+def _status(*, unavailable: bool) -> tuple[int, dict[str, str]]:
+    """An executed operation's status: 200, or 503 when the database could not answer
+    (its errors say SERVICE_UNAVAILABLE), so clients and proxies retry later."""
+    if unavailable:
+        return 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return 200, {}
 
 
 async def _through_cache(request: Request, prepared: _Prepared, caches: Caches) -> Served:
     """A query's answer from the result cache, or run (once for identical misses) and stored."""
     graphql_request, viewer = prepared.graphql_request, prepared.viewer
+    # The coerced variables: unused ones are dropped, defaults applied, so requests
+    # that mean the same share an entry and junk cannot reach the key.
     key = ResponseKey.of(
-        prepared.document.sha256, graphql_request.variables, graphql_request.operation_name
+        prepared.document.sha256, prepared.variables, graphql_request.operation_name
     )
     scope = viewer_scope(viewer)
     fresh = "no-cache" in request.headers.get("cache-control", "").lower()
@@ -363,9 +401,10 @@ def _producer(
         if private and user is not None:
             tags.add(f"User:{user.id}")  # the viewer's row, read by authentication
         body = orjson.dumps(_result_payload(result, request_id))
-        return produce_from(
-            result, body=body, tags=tags, meta={"actual": actual}, timed_out=timed_out
-        )
+        meta: dict[str, Any] = {"actual": actual}
+        if failed_for_infrastructure(result):
+            meta["unavailable"] = True  # never stored: an answer with errors is not
+        return produce_from(result, body=body, tags=tags, meta=meta, timed_out=timed_out)
 
     return produce
 

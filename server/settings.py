@@ -116,6 +116,9 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     execution_timeout_ms: int = 10_000
     auth_cache_seconds: float = 5.0
+    auth_stale_seconds: float = 60.0
+    auth_failure_limit: int = 20
+    auth_failure_restore_rate: float = 0.5
     # Transport (README: "Persisted queries", "Batching", "GraphQL over HTTP").
     persisted_queries: str = "apq"
     trusted_documents_allow_admin: bool = False
@@ -169,6 +172,9 @@ class Settings:
             db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             execution_timeout_ms=_int(env, "EXECUTION_TIMEOUT_MS", 10_000),
             auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 5),
+            auth_stale_seconds=_float(env, "AUTH_STALE_SECONDS", 60.0),
+            auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", 20),
+            auth_failure_restore_rate=_float(env, "AUTH_FAILURE_RESTORE_RATE", 0.5),
             persisted_queries=_choice(env, "PERSISTED_QUERIES", PERSISTED_QUERY_MODES),
             trusted_documents_allow_admin=_bool(env, "TRUSTED_DOCUMENTS_ALLOW_ADMIN", False),
             persisted_queries_manifest=env.get("PERSISTED_QUERIES_MANIFEST") or None,
@@ -204,6 +210,8 @@ class Settings:
             ("APQ_MEMORY_BYTES", settings.apq_memory_bytes),
             ("PERSISTED_DOCUMENT_CACHE_SIZE", settings.persisted_document_cache_size),
             ("MAX_BATCH", settings.max_batch),
+            ("AUTH_FAILURE_LIMIT", settings.auth_failure_limit),
+            ("AUTH_FAILURE_RESTORE_RATE", settings.auth_failure_restore_rate),
         ):
             _positive(name, value)
         for name, value in (
@@ -216,6 +224,7 @@ class Settings:
             ("CACHE_STALE_IF_ERROR", settings.cache_stale_if_error),
             ("CACHE_LOCK_WAIT_MS", settings.cache_lock_wait_ms),
             ("CACHE_ENTITY_TTL", settings.cache_entity_ttl),
+            ("AUTH_STALE_SECONDS", settings.auth_stale_seconds),
         ):
             _non_negative(name, value)
         return settings

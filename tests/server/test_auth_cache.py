@@ -1,4 +1,5 @@
-"""The short-lived viewer cache: fresh hits, expiry, failures never cached, bounded."""
+"""The short-lived viewer cache: fresh hits, expiry, unknown tokens remembered briefly,
+stale viewers only while the database is unreachable, bounded."""
 
 from __future__ import annotations
 
@@ -47,13 +48,49 @@ async def test_a_fresh_entry_is_served_and_an_expired_one_looked_up_again() -> N
     assert lookups.calls == 2
 
 
-async def test_failures_are_never_cached() -> None:
-    cache = AuthCache(ttl_seconds=5, clock=Clock())
+async def test_unknown_tokens_are_remembered_briefly() -> None:
+    clock = Clock()
+    cache = AuthCache(ttl_seconds=5, negative_seconds=30, clock=clock)
     lookups = Lookups(Unauthenticated("revoked"))
-    for _ in range(2):
-        with pytest.raises(Unauthenticated):
+    for _ in range(3):
+        with pytest.raises(Unauthenticated, match="revoked"):
             await cache.viewer("Bearer gone", lookups)
+    assert lookups.calls == 1
+    clock.now += 30.1
+    with pytest.raises(Unauthenticated):
+        await cache.viewer("Bearer gone", lookups)
     assert lookups.calls == 2
+
+
+async def test_other_failures_are_never_cached() -> None:
+    cache = AuthCache(ttl_seconds=5, clock=Clock())
+    lookups = Lookups(RuntimeError("bug"))
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await cache.viewer("Bearer t", lookups)
+    assert lookups.calls == 2
+
+
+async def test_a_lapsed_viewer_is_trusted_only_while_the_database_is_unreachable() -> None:
+    clock = Clock()
+    cache = AuthCache(ttl_seconds=5, stale_seconds=60, clock=clock)
+    lookups = Lookups(ALICE)
+    await cache.viewer("Bearer t", lookups)
+    clock.now += 30
+    lookups.result = ConnectionRefusedError("database down")
+    assert await cache.viewer("Bearer t", lookups) is ALICE  # stale, during the outage
+    lookups.result = RuntimeError("a bug is not an outage")
+    with pytest.raises(RuntimeError):
+        await cache.viewer("Bearer t", lookups)
+    lookups.result = ConnectionRefusedError("database down")
+    clock.now += 35.1  # past TTL + stale_seconds
+    with pytest.raises(ConnectionRefusedError):
+        await cache.viewer("Bearer t", lookups)
+    with pytest.raises(ConnectionRefusedError):
+        await cache.viewer("Bearer never-seen", lookups)
+    lookups.result = Unauthenticated("revoked meanwhile")  # the database is back
+    with pytest.raises(Unauthenticated):
+        await cache.viewer("Bearer t", lookups)
 
 
 async def test_zero_ttl_turns_it_off_and_anonymous_needs_no_lookup() -> None:
@@ -64,6 +101,20 @@ async def test_zero_ttl_turns_it_off_and_anonymous_needs_no_lookup() -> None:
     assert lookups.calls == 2
     assert await AuthCache(ttl_seconds=5).viewer(None, lookups) is ANONYMOUS
     assert lookups.calls == 2
+
+
+async def test_unknown_tokens_cannot_evict_viewers() -> None:
+    cache = AuthCache(ttl_seconds=5, max_entries=3, clock=Clock())
+    lookups = Lookups(ALICE)
+    await cache.viewer("Bearer alice", lookups)
+    lookups.result = Unauthenticated("unknown")
+    for i in range(10):
+        with pytest.raises(Unauthenticated):
+            await cache.viewer(f"Bearer random-{i}", lookups)
+    lookups.result = ALICE
+    calls = lookups.calls
+    assert await cache.viewer("Bearer alice", lookups) is ALICE
+    assert lookups.calls == calls
 
 
 async def test_it_is_bounded() -> None:
