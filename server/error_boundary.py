@@ -3,7 +3,8 @@
 Anything a request raises that nothing else handled becomes a JSON GraphQL error
 with the request id: `INTERNAL_SERVER_ERROR` (500, message masked) or, when the
 database cannot be reached (authentication included), `SERVICE_UNAVAILABLE`
-(503 with `Retry-After`). It is logged once, with its traceback. Starlette's own
+(503 with `Retry-After`). It is logged once: with its traceback, or for an
+outage as one warning line. Starlette's own
 ServerErrorMiddleware would answer text/plain and re-raise, so uvicorn would log
 the error again and may drop the connection.
 
@@ -53,14 +54,16 @@ class ErrorBoundaryMiddleware:
         except Exception as error:
             request_id = scope.get("state", {}).get("request_id")
             unavailable = is_database_unavailable(error)
-            logger.error(
-                "%s (request %s, %s %s)",
-                "database unavailable" if unavailable else "unhandled error",
-                request_id,
-                scope.get("method"),
-                scope.get("path"),
-                exc_info=error,
-            )
+            where = (request_id, scope.get("method"), scope.get("path"))
+            if unavailable:
+                # An outage is expected and may last: one line per request, no traceback.
+                logger.warning(
+                    "database unavailable (request %s, %s %s): %s",
+                    *where,
+                    f"{type(error).__name__}: {error}".splitlines()[0],
+                )
+            else:
+                logger.error("unhandled error (request %s, %s %s)", *where, exc_info=error)
             if not started:
                 await _answer(scope, send, unavailable=unavailable, request_id=request_id)
 
