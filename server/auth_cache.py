@@ -6,7 +6,9 @@ hot clients' requests. The price is that `storefront token revoke` takes effect
 within `AUTH_CACHE_SECONDS` (0 turns the cache off). Entries are keyed by the
 token's SHA-256, never the token itself.
 
-Two more answers are kept, each for a reason:
+Concurrent lookups of one token share one statement (a client whose token has
+just lapsed may send dozens of requests at once). Two more answers are kept,
+each for a reason:
 - Unknown tokens, for `NEGATIVE_SECONDS` in an LRU of their own (so a flood of
   random tokens neither reaches the database each time nor evicts real viewers).
 - Viewers past their TTL, for `stale_seconds` more, used only while the
@@ -17,6 +19,7 @@ Two more answers are kept, each for a reason:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -54,6 +57,7 @@ class AuthCache:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, Viewer]] = OrderedDict()
         self._unknown: OrderedDict[str, tuple[float, Unauthenticated]] = OrderedDict()
+        self._lookups: dict[str, asyncio.Future[Viewer]] = {}
         self._stale_logged_at = -STALE_LOG_INTERVAL
 
     def knows(self, authorization: str | None) -> bool:
@@ -85,6 +89,34 @@ class AuthCache:
         unknown = self._unknown.get(key)
         if unknown is not None and unknown[0] > now:
             raise unknown[1]
+        flight = self._lookups.get(key)
+        if flight is not None:
+            return await asyncio.shield(flight)
+        flight = asyncio.get_running_loop().create_future()
+        self._lookups[key] = flight
+        try:
+            viewer = await self._look_up(key, authorization, authenticate, cached, now)
+        except Exception as error:
+            flight.set_exception(error)
+            flight.exception()  # retrieved: no warning when nobody else was waiting
+            raise
+        except BaseException:
+            flight.cancel()
+            raise
+        else:
+            flight.set_result(viewer)
+            return viewer
+        finally:
+            del self._lookups[key]
+
+    async def _look_up(
+        self,
+        key: str,
+        authorization: str,
+        authenticate: Callable[[str | None], Awaitable[Viewer]],
+        cached: tuple[float, Viewer] | None,
+        now: float,
+    ) -> Viewer:
         try:
             viewer = await authenticate(authorization)
         except Unauthenticated as error:

@@ -1,26 +1,28 @@
 """Failed authentications, rate-limited per client address.
 
-Every token that has to be checked (not a viewer the auth cache holds) takes
-one from its address's bucket first, and a success gives it back; so only
-failures (401s) drain it, and once it is empty the address gets 429 with
-`Retry-After` before anything is looked up. Guessing tokens, or flooding the
-database with lookups of random ones, is then bounded per address. The buckets
-are the cost buckets' store (Redis or in process) under keys of their own.
+Every failure (a 401) takes one from its address's bucket; a token that has
+to be checked (not a viewer the auth cache holds) is first held to the bucket,
+and once it is empty the address gets 429 with `Retry-After` before anything is
+looked up. Guessing tokens, or flooding the database with lookups of random
+ones, is then bounded per address, while successes cost nothing, however many
+arrive at once. The buckets are the cost buckets' store (Redis or in process)
+under keys of their own.
 
 Example:
     throttle = AuthFailureThrottle(limiter=limiter, policy=BucketPolicy(20, 0.5))
-    await throttle.attempt("ip:203.0.113.7")     # AuthThrottled when it is empty
-    viewer = await authenticate(...)              # Unauthenticated: the 1 stays taken
-    await throttle.succeeded("ip:203.0.113.7")
+    await throttle.check("ip:203.0.113.7")    # AuthThrottled when it is empty
+    try:
+        viewer = await authenticate(...)
+    except Unauthenticated:
+        await throttle.failed("ip:203.0.113.7")
+        raise
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 
 from schema.rate_limit import BucketPolicy, RateLimiter, RateLimiterUnavailable
-
-logger = logging.getLogger("storefront.auth")
 
 KEY_PREFIX = "authfail:"
 
@@ -43,22 +45,20 @@ class AuthFailureThrottle:
         self.limiter = limiter
         self.policy = policy
 
-    async def attempt(self, address: str) -> None:
-        """Takes one attempt from `address`'s bucket; AuthThrottled when none is left."""
+    async def check(self, address: str) -> None:
+        """AuthThrottled when `address` has no failure left to spend."""
         if self.limiter is None:
             return
         try:
-            bucket = await self.limiter.reserve(KEY_PREFIX + address, 1, self.policy)
+            bucket = await self.limiter.reserve(KEY_PREFIX + address, 0, self.policy)
         except RateLimiterUnavailable:
             return  # the cost throttle logs the outage
-        if not bucket.allowed:
+        if bucket.available < 1:
             raise AuthThrottled(bucket.retry_after(1))
 
-    async def succeeded(self, address: str) -> None:
-        """Gives back the attempt of an authentication that succeeded."""
+    async def failed(self, address: str) -> None:
+        """Counts a failed authentication of `address`."""
         if self.limiter is None:
             return
-        try:
-            await self.limiter.settle(KEY_PREFIX + address, 1, self.policy)
-        except RateLimiterUnavailable:
-            return
+        with contextlib.suppress(RateLimiterUnavailable):
+            await self.limiter.reserve(KEY_PREFIX + address, 1, self.policy)

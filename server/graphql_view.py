@@ -104,8 +104,8 @@ class Outcome:
 class _Viewer:
     """Authenticates once per HTTP request, and only when first asked.
 
-    A token the auth cache does not vouch for takes one attempt from its address's
-    failed-authentication bucket (server/auth_throttle.py) before it is looked up.
+    A token the auth cache does not vouch for is held to its address's bucket of
+    failed authentications (server/auth_throttle.py) before it is looked up.
     """
 
     def __init__(self, request: Request) -> None:
@@ -130,9 +130,12 @@ class _Viewer:
                 address = request_client_key(
                     self._request, viewer=ANONYMOUS, proxies=state.settings.trusted_proxies
                 )
-                await failures.attempt(address)
-                self._viewer = await auth_cache.viewer(authorization, lookup)
-                await failures.succeeded(address)
+                await failures.check(address)
+                try:
+                    self._viewer = await auth_cache.viewer(authorization, lookup)
+                except Unauthenticated:
+                    await failures.failed(address)
+                    raise
         return self._viewer
 
 

@@ -3,6 +3,7 @@ stale viewers only while the database is unreachable, bounded."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -126,3 +127,28 @@ async def test_it_is_bounded() -> None:
     assert lookups.calls == 6
     await cache.viewer("Bearer 4", lookups)  # still cached
     assert lookups.calls == 6
+
+
+async def test_concurrent_lookups_of_one_token_share_one() -> None:
+    release = asyncio.Event()
+
+    class Slow(Lookups):
+        async def __call__(self, authorization: str | None) -> Viewer:
+            await release.wait()
+            return await super().__call__(authorization)
+
+    cache = AuthCache(ttl_seconds=5, clock=Clock())
+    lookups = Slow(ALICE)
+    waiting = [asyncio.ensure_future(cache.viewer("Bearer t", lookups)) for _ in range(20)]
+    await asyncio.sleep(0)
+    release.set()
+    assert {id(v) for v in await asyncio.gather(*waiting)} == {id(ALICE)}
+    assert lookups.calls == 1
+    lookups.result = Unauthenticated("unknown")
+    release.clear()
+    failing = [asyncio.ensure_future(cache.viewer("Bearer u", lookups)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    outcomes = await asyncio.gather(*failing, return_exceptions=True)
+    assert all(isinstance(o, Unauthenticated) for o in outcomes)
+    assert lookups.calls == 2

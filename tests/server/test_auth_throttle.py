@@ -3,6 +3,7 @@ per address (then 429), and no operation is free."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,3 +92,13 @@ async def test_every_operation_costs_at_least_one(db: Database) -> None:
     assert [c["actualQueryCost"] for c in costs] == [1, 1, 1]
     assert [c["throttleStatus"]["currentlyAvailable"] for c in costs] == [2, 1, 0]
     assert answers[3].status_code == 429
+
+
+async def test_a_burst_of_signed_in_requests_is_one_lookup_and_never_throttled(
+    api: Api, factory: Factory
+) -> None:
+    await factory.user(email="busy@example.com")
+    token = await api.token("busy@example.com")
+    answers = await asyncio.gather(*(api.post(QUERY, token=token) for _ in range(30)))
+    assert {a.status_code for a in answers} == {200}
+    assert _token_lookups(api) == 1

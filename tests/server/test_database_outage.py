@@ -8,14 +8,15 @@ Retry-After: never a plain-text 500 or a dropped connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy.engine import make_url
 
 from resolvers.tokens import create_token, revoke_token
@@ -40,6 +41,13 @@ def proxy(db: Database) -> Iterator[TcpProxy]:
         yield proxy
 
 
+@pytest_asyncio.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    # One client: building one costs more than a request, and a burst must arrive at once.
+    async with httpx.AsyncClient(timeout=15) as client:
+        yield client
+
+
 @contextlib.contextmanager
 def _server(proxy: TcpProxy) -> Iterator[LiveServer]:
     url = make_url(os.environ["TEST_DATABASE_URL"]).set(host="127.0.0.1", port=proxy.port)
@@ -48,70 +56,64 @@ def _server(proxy: TcpProxy) -> Iterator[LiveServer]:
         "CACHE_ENABLED": "true",
         "AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
         "AUTH_STALE_SECONDS": str(AUTH_STALE_SECONDS),
-        "DB_POOL_TIMEOUT": "2",
     }
     with live_server(env) as server:
         yield server
 
 
-def _post(server: LiveServer, body: dict[str, str], token: str | None = None) -> httpx.Response:
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return _CLIENT.post(server.graphql, json=body, headers=headers)
-
-
-# One client for the module (thread-safe): building one costs more than a request.
-_CLIENT = httpx.Client(timeout=15)
-
-
-def _assert_unavailable(response: httpx.Response) -> None:
+def _unavailable(response: httpx.Response) -> bool:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/json")
     assert response.headers["retry-after"] == "5"
     assert response.headers["x-request-id"]
     codes = {e["extensions"]["code"] for e in response.json()["errors"]}
-    assert codes == {"SERVICE_UNAVAILABLE"}
+    return codes == {"SERVICE_UNAVAILABLE"}
 
 
 async def test_signed_in_clients_keep_public_answers_during_an_outage(
-    db: Database, factory: Factory, proxy: TcpProxy
+    db: Database, factory: Factory, proxy: TcpProxy, client: httpx.AsyncClient
 ) -> None:
     await factory.product(name="Lamp")
     await factory.user(email="ann@example.com")
-    issued = await create_token(sessionmaker=db.sessionmaker, email="ann@example.com")
-    token = issued.token
+    token = (await create_token(sessionmaker=db.sessionmaker, email="ann@example.com")).token
     with _server(proxy) as server:
-        warm = _post(server, PUBLIC, token)
+
+        async def post(body: dict[str, str], token: str | None = None) -> httpx.Response:
+            headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+            return await client.post(server.graphql, json=body, headers=headers)
+
+        warm = await post(PUBLIC, token)
         viewer_lapses_at = time.monotonic() + AUTH_CACHE_SECONDS
-        assert warm.status_code == 200 and warm.headers["x-cache"] == "MISS"
-        assert _post(server, PRIVATE, token).status_code == 200
+        assert warm.status_code == 200
+        assert warm.headers["x-cache"] == "MISS"
+        assert (await post(PRIVATE, token)).status_code == 200
 
         proxy.cut()
-        time.sleep(max(0.0, viewer_lapses_at - time.monotonic()) + 0.2)  # past its TTL now
+        await asyncio.sleep(max(0.0, viewer_lapses_at - time.monotonic()) + 0.2)
 
-        # Under load, every signed-in public request is answered from the cache.
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(lambda _: _post(server, PUBLIC, token), range(40)))
+        # A burst of signed-in public requests: every one answered from the cache.
+        answers = await asyncio.gather(*(post(PUBLIC, token) for _ in range(40)))
         assert {a.status_code for a in answers} == {200}, server.output()
         assert {a.headers["x-cache"] for a in answers} == {"HIT"}
         assert answers[0].json()["data"] == warm.json()["data"]
 
         # What needs the database says so, as JSON, with Retry-After.
-        _assert_unavailable(_post(server, UNWARMED_PRIVATE, token))
-        _assert_unavailable(_post(server, PUBLIC, "sf_never-seen-before"))
-        _assert_unavailable(_post(server, {"query": "{ categories { name } }"}))
+        assert _unavailable(await post(UNWARMED_PRIVATE, token))
+        assert _unavailable(await post(PUBLIC, "sf_never-seen-before"))
+        assert _unavailable(await post({"query": "{ categories { name } }"}))
 
         # The token is revoked meanwhile: trusted only while the database is away...
         await revoke_token(sessionmaker=db.sessionmaker, token_or_id=token)
-        assert _post(server, PUBLIC, token).status_code == 200
+        assert (await post(PUBLIC, token)).status_code == 200
         # ...and only for AUTH_STALE_SECONDS past its TTL.
-        time.sleep(max(0.0, viewer_lapses_at + AUTH_STALE_SECONDS - time.monotonic()) + 0.3)
-        _assert_unavailable(_post(server, PUBLIC, token))
+        stale_until = viewer_lapses_at + AUTH_STALE_SECONDS
+        await asyncio.sleep(max(0.0, stale_until - time.monotonic()) + 0.3)
+        assert _unavailable(await post(PUBLIC, token))
 
         proxy.restore()
         deadline = time.monotonic() + 15
-        while (response := _post(server, PUBLIC)).status_code != 200:
+        while (response := await post(PUBLIC)).status_code != 200:
             assert time.monotonic() < deadline, response.text
-            time.sleep(0.2)
-        revoked = _post(server, PUBLIC, token)
-        assert revoked.status_code == 401
+            await asyncio.sleep(0.2)
+        assert (await post(PUBLIC, token)).status_code == 401
         assert "Traceback" not in server.output()
