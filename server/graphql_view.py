@@ -29,14 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, OperationDefinitionNode
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from loaders import Loaders
 from resolvers.auth import authenticate
-from resolvers.errors import Unauthenticated
+from resolvers.errors import Forbidden, Unauthenticated
 from resolvers.viewer import ANONYMOUS, Viewer
 from schema import Context, Document, Executor, RequestError, is_mutation
 from schema.cost import CostAnalysis, Price, QueryTooComplex
@@ -329,7 +329,7 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
             variables=graphql_request.variables,
             context=context,
         )
-        actual = _charged_cost(price, result)
+        actual = _charged_cost(price, result, prepared.operation)
     except QueryTimeout as timeout:
         # What ran until the deadline is not known: the full requested cost is kept.
         result, actual = timeout.result, price.requested
@@ -397,7 +397,7 @@ def _producer(
                 variables=prepared.graphql_request.variables,
                 context=context,
             )
-            actual = _charged_cost(prepared.price, result)
+            actual = _charged_cost(prepared.price, result, prepared.operation)
         except QueryTimeout as timeout:
             result, actual, timed_out = timeout.result, prepared.price.requested, True
         tags = set(loaders.tags)
@@ -421,12 +421,37 @@ def _actual_cost(served: Served, requested: int) -> int:
     return requested
 
 
-def _charged_cost(price: Price, result: ExecutionResult) -> int:
+def _charged_cost(price: Price, result: ExecutionResult, operation: OperationDefinitionNode) -> int:
     """What a run is charged. With errors, what resolved before and beside them is not
-    measured, so nothing is refunded: a failing sibling field must not make a query free."""
-    if result.errors:
-        return price.requested
-    return price.plan.actual(result.data)
+    measured (null propagation may wipe it from the answer), so nothing is refunded: a
+    failing sibling field must not make a query free. The exception is a request refused
+    for who is asking (UNAUTHENTICATED, FORBIDDEN: raised before the field reads
+    anything) where the answer hides nothing: it is charged what its answer holds."""
+    if not result.errors:
+        return price.plan.actual(result.data)
+    if all(_refused_in_place(error, result.data, operation) for error in result.errors):
+        return price.plan.actual(result.data)
+    return price.requested
+
+
+def _refused_in_place(
+    error: GraphQLError, data: dict[str, Any] | None, operation: OperationDefinitionNode
+) -> bool:
+    """Whether `error` is a refusal whose null stayed where it was raised, so that the
+    answer still holds everything that resolved beside it."""
+    if not isinstance(error.original_error, (Unauthenticated, Forbidden)) or not error.path:
+        return False
+    if data is None:  # the null reached the root: only an operation of one field hides nothing
+        return len(error.path) == 1 and len(operation.selection_set.selections) == 1
+    parent: Any = data
+    for step in error.path[:-1]:
+        try:
+            parent = parent[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+        if parent is None:
+            return False
+    return isinstance(parent, dict) and error.path[-1] in parent and parent[error.path[-1]] is None
 
 
 def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:

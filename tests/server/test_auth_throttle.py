@@ -102,3 +102,32 @@ async def test_a_burst_of_signed_in_requests_is_one_lookup_and_never_throttled(
     answers = await asyncio.gather(*(api.post(QUERY, token=token) for _ in range(30)))
     assert {a.status_code for a in answers} == {200}
     assert _token_lookups(api) == 1
+
+
+DASHBOARD = """{ orders(first: 50) { nodes { id totalCents customer { name email }
+  items { quantity product { name } } } } }"""
+
+
+async def test_a_request_refused_before_reading_is_charged_what_it_ran(db: Database) -> None:
+    env = {"RATE_LIMIT_MAXIMUM": "2000", "RATE_LIMIT_RESTORE_RATE": "0.001"}
+    async with serve(db, **env) as api:
+        answers = [await api.post(DASHBOARD) for _ in range(5)]  # forgot the token
+    for answer in answers:
+        assert answer.status_code == 200
+        assert answer.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    costs = [a.json()["extensions"]["cost"] for a in answers]
+    assert all(c["requestedQueryCost"] > 500 for c in costs)
+    assert {c["actualQueryCost"] for c in costs} == {1}
+    assert costs[-1]["throttleStatus"]["currentlyAvailable"] == 2000 - 5
+
+
+async def test_a_refused_sibling_cannot_make_a_query_that_read_free(
+    db: Database, factory: Factory
+) -> None:
+    await factory.product(name="Lamp")
+    query = "{ products(first: 50) { nodes { name } } orders(first: 1) { totalCount } }"
+    async with serve(db, RATE_LIMIT_RESTORE_RATE="0.001") as api:
+        body = (await api.post(query)).json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    cost = body["extensions"]["cost"]
+    assert cost["actualQueryCost"] == cost["requestedQueryCost"] > 50

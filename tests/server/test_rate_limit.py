@@ -297,7 +297,7 @@ def _servers(count: int, env: dict[str, str]) -> Iterator[list[str]]:
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # a loaded 2-core machine starts slowly
         for process, url in zip(processes, urls, strict=True):
             while True:
                 assert process.poll() is None, "a server exited"
