@@ -50,7 +50,7 @@ from schema.errors import (
 )
 from schema.executor import QueryTimeout
 from server.batching import read_request
-from server.cache_headers import cache_headers, not_modified
+from server.cache_headers import cache_headers, for_media_type, not_modified
 from server.cached_response import (
     CacheState,
     Produced,
@@ -170,8 +170,9 @@ async def graphql_endpoint(request: Request) -> Response:
 
 def _single_response(request: Request, outcome: Outcome, media_type: str) -> Response:
     """One operation's answer, with its caching headers; 304 when the client has it."""
-    outcome.headers.update(outcome.cache_headers)
-    if not_modified(request.headers.get("if-none-match"), outcome.cache_headers.get("ETag")):
+    headers = for_media_type(outcome.cache_headers, media_type)
+    outcome.headers.update(headers)
+    if not_modified(request.headers.get("if-none-match"), headers.get("ETag")):
         return _response(b"", [outcome], status=304, media_type=media_type)
     return _response(outcome.content(), [outcome], status=outcome.status, media_type=media_type)
 

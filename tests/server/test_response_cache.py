@@ -10,7 +10,7 @@ import orjson
 from resolvers.changes import Changes
 from schema.cache_policy import NO_STORE, CachePolicy
 from schema.result_cache import CacheUnavailable, ResultCache, Snapshot
-from server.cache_headers import cache_headers, not_modified
+from server.cache_headers import cache_headers, for_media_type, not_modified
 from server.cache_store_memory import InMemoryCacheStore
 from server.cached_response import (
     CachedResponse,
@@ -324,6 +324,7 @@ def test_headers_of_a_public_hit() -> None:
     assert headers == {
         "X-Cache": "HIT",
         "Cache-Control": "public, max-age=40",
+        "Vary": "Accept",
         "ETag": entry.etag,
         "Age": "20",
     }
@@ -336,7 +337,7 @@ def test_headers_of_a_private_miss_and_of_what_is_not_cacheable() -> None:
     assert cache_headers(miss, now=0) == {
         "X-Cache": "MISS",
         "Cache-Control": "private, max-age=60",
-        "Vary": "Authorization",
+        "Vary": "Authorization, Accept",
         "ETag": etag_of(b"body"),
     }
     bypass = Served(b"body", CacheState.BYPASS, produced=produced)
@@ -395,3 +396,19 @@ def test_only_failures_of_the_database_may_be_covered_by_a_stale_answer() -> Non
         ExecutionResult(None, [GraphQLError("x", original_error=refused)])
     )
     assert not failed_for_infrastructure(ExecutionResult({"x": 1}))
+
+
+def test_each_media_type_gets_its_own_tag_of_the_same_body() -> None:
+    body_tag = etag_of(b"body")
+    headers = {"X-Cache": "HIT", "ETag": body_tag, "Vary": "Accept"}
+
+    as_json = for_media_type(headers, "application/json")
+    as_spec = for_media_type(headers, "application/graphql-response+json")
+
+    assert as_json["ETag"] != as_spec["ETag"]
+    assert as_json["ETag"] == for_media_type(headers, "Application/JSON")["ETag"]
+    assert as_json["ETag"].startswith(body_tag[:-1] + "-")
+    assert as_json["ETag"].endswith('"')
+    assert as_json == {**headers, "ETag": as_json["ETag"]}
+    assert not not_modified(as_json["ETag"], as_spec["ETag"])
+    assert for_media_type({"X-Cache": "BYPASS"}, "application/json") == {"X-Cache": "BYPASS"}
