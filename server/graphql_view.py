@@ -32,7 +32,7 @@ import orjson
 from graphql import ExecutionResult, OperationDefinitionNode
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from loaders import Loaders
 from resolvers.auth import authenticate
@@ -62,7 +62,7 @@ from server.cached_response import (
 )
 from server.caching import Caches
 from server.client_id import request_client_key
-from server.graphiql import graphiql_html
+from server.graphiql import graphiql_response
 from server.graphql_request import BadRequest, GraphQLRequest
 from server.http_negotiation import (
     APPLICATION_JSON,
@@ -142,8 +142,9 @@ def _response(content: bytes, outcomes: list[Outcome], *, status: int, media_typ
 async def graphql_endpoint(request: Request) -> Response:
     accept = request.headers.get("accept")
     names_operation = any(p in request.query_params for p in _OPERATION_PARAMS)
-    if wants_graphiql(method=request.method, accept=accept, has_query=names_operation):
-        return HTMLResponse(graphiql_html(endpoint="/graphql", assets_path="/graphiql/static"))
+    graphiql = request.app.state.settings.graphiql
+    if graphiql and wants_graphiql(method=request.method, accept=accept, has_query=names_operation):
+        return graphiql_response(endpoint="/graphql", assets_path="/graphiql/static")
     media_type = response_media_type(accept)
     if media_type is None:
         refusal = _error("Not acceptable: ask for application/json.", BAD_USER_INPUT, 406)
