@@ -2,9 +2,9 @@
 
 One stored answer is served in two representations, `application/json` and
 `application/graphql-response+json`, chosen by `Accept`: the bytes are the same,
-the Content-Type is not. So every cacheable answer says `Vary: Accept` (beside
-`Authorization` when it is per viewer), and its ETag is the representation's:
-the body's tag and the media type together, so a 304 is only ever given for the
+the Content-Type is not. So every answer says `Vary: Accept` (in one header with
+`Authorization` when it is per viewer), and an ETag is the representation's: the
+body's tag and the media type together, so a 304 is only ever given for the
 representation the client holds.
 
 Example:
@@ -23,9 +23,9 @@ from server.cached_response import Served, etag_of
 
 def cache_headers(served: Served, *, now: float) -> dict[str, str]:
     """`X-Cache` always; for a cacheable answer `Cache-Control` with the max-age left
-    (`private` when per viewer), `Vary`, the body's strong `ETag` (to be made the
-    representation's by `for_media_type`), and `Age` when it came from the cache;
-    `Cache-Control: no-store` otherwise."""
+    (`private` and `Vary: Authorization` when per viewer), the body's strong `ETag`
+    (`for_media_type` makes both the representation's), and `Age` when it came from
+    the cache; `Cache-Control: no-store` otherwise."""
     headers = {"X-Cache": served.state.value}
     policy = served.policy
     if not policy.cacheable:
@@ -35,7 +35,8 @@ def cache_headers(served: Served, *, now: float) -> dict[str, str]:
     age = served.entry.age(now) if from_cache and served.entry is not None else 0.0
     remaining = max(0, int(policy.max_age - age))
     headers["Cache-Control"] = f"{'private' if policy.private else 'public'}, max-age={remaining}"
-    headers["Vary"] = "Authorization, Accept" if policy.private else "Accept"
+    if policy.private:
+        headers["Vary"] = "Authorization"
     headers["ETag"] = served.entry.etag if served.entry is not None else etag_of(served.body)
     if from_cache:
         headers["Age"] = str(int(age))
@@ -43,8 +44,13 @@ def cache_headers(served: Served, *, now: float) -> dict[str, str]:
 
 
 def for_media_type(headers: Mapping[str, str], media_type: str) -> dict[str, str]:
-    """`headers` of an answer served as `media_type`: its ETag made that representation's."""
+    """`headers` of an answer served as `media_type`, chosen by `Accept`: `Accept` added
+    to its `Vary` (one header), its ETag made that representation's."""
     represented = dict(headers)
+    varies = [name.strip() for name in represented.get("Vary", "").split(",") if name.strip()]
+    if not any(name.lower() == "accept" for name in varies):
+        varies.append("Accept")
+    represented["Vary"] = ", ".join(varies)
     if "ETag" in represented:
         represented["ETag"] = representation_etag(represented["ETag"], media_type)
     return represented

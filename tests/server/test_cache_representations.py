@@ -15,6 +15,7 @@ from server.cached_response import etag_of
 from tests.cache_support import CACHE_BACKENDS, cached_app
 from tests.conftest import Api, Database
 from tests.factories import Factory
+from tests.server.apps import serve
 
 CATEGORIES = "{ categories { name } }"
 JSON = "application/json"
@@ -147,17 +148,25 @@ async def test_the_tags_are_the_stored_bodys_tag_per_media_type(api: Api, factor
         assert response.headers["etag"] == representation_etag(etag_of(stored), media_type)
 
 
-async def test_uncacheable_answers_have_no_etag(api: Api) -> None:
-    refused = await api.client.get(
-        "/graphql", params={"query": "{ viewer { email } }"}, headers={"Accept": JSON}
+async def test_uncacheable_answers_have_no_etag_and_still_vary_on_accept(api: Api) -> None:
+    query = {"query": "{ viewer { email } }"}
+
+    refused = await api.client.get("/graphql", params=query, headers={"Accept": JSON})
+    anything = await api.client.get(
+        "/graphql", params=query, headers={"Accept": JSON, "If-None-Match": "*"}
     )
 
     assert refused.headers["cache-control"] == "no-store"
     assert "etag" not in refused.headers
-    assert (
-        await api.client.get(
-            "/graphql",
-            params={"query": "{ viewer { email } }"},
-            headers={"Accept": JSON, "If-None-Match": "*"},
-        )
-    ).status_code == 200
+    assert refused.headers.get_list("vary") == ["Accept"]
+    assert anything.status_code == 200
+
+
+async def test_answers_vary_on_accept_with_the_cache_off(db: Database, factory: Factory) -> None:
+    await factory.category()
+    async with serve(db) as api:
+        response = await ask(api, "GET", GRAPHQL_JSON)
+
+    assert response.status_code == 200
+    assert "etag" not in response.headers
+    assert response.headers.get_list("vary") == ["Accept"]
