@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-            Mount("/graphiql/static", app=graphiql_static_app(), name="graphiql-static"),
+            *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
             Route("/health", health, methods=["GET"]),
         ],
         middleware=[

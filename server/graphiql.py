@@ -3,30 +3,36 @@
 Strawberry's own GraphiQL page loads React and GraphiQL from a CDN and is blank offline. The
 assets here are built by server/static/graphiql/build/build.mjs (GraphiQL 3 UMD, React 18).
 
+The page is sent with a Content-Security-Policy header that lets it load and connect to this
+server only and lets no page frame it (`frame-ancestors 'none'`, plus `X-Frame-Options: DENY`
+for older browsers): a header, because browsers ignore `frame-ancestors` in a <meta> policy.
+Headers typed into the editor (a pasted token) stay out of localStorage unless the user turns
+on "Persist headers" in GraphiQL's settings.
+
 Example:
     routes = [
-        Route("/graphql", graphql_endpoint),  # GET answers graphiql_html(...)
+        Route("/graphql", graphql_endpoint),  # GET answers graphiql_response(...)
         Mount("/graphiql/static", app=graphiql_static_app()),
     ]
-    graphiql_html(endpoint="/graphql", assets_path="/graphiql/static")
+    graphiql_response(endpoint="/graphql", assets_path="/graphiql/static")
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import json
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
+from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static" / "graphiql"
 
-# Load order matters: the GraphiQL bundle expects window.React and window.ReactDOM.
-SCRIPTS = ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js")
+# Load order matters: the GraphiQL bundle expects window.React and window.ReactDOM, and
+# boot.js (ours: it mounts GraphiQL, and keeps headers out of storage) all three.
+SCRIPTS = ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js", "boot.js")
 STYLESHEETS = ("graphiql.min.css",)
 
 DEFAULT_QUERY = """\
@@ -44,52 +50,12 @@ DEFAULT_QUERY = """\
 }
 """
 
-# Constant, so the page's Content-Security-Policy can allow exactly this inline script by hash.
-_BOOT_SCRIPT = """
-(function () {
-  "use strict";
-  var config = JSON.parse(document.getElementById("graphiql-config").textContent);
-
-  async function fetcher(params, options) {
-    var headers = new Headers({
-      "Accept": "application/graphql-response+json, application/json",
-      "Content-Type": "application/json"
-    });
-    var extra = (options && options.headers) || {};
-    Object.keys(extra).forEach(function (name) { headers.set(name, extra[name]); });
-    var response = await fetch(config.endpoint, {
-      method: "POST",
-      headers: headers,
-      body: JSON.stringify(params),
-      credentials: "same-origin"
-    });
-    var text = await response.text();
-    try {
-      return JSON.parse(text);
-    } catch (error) {
-      throw new Error(response.status + " " + response.statusText + ": " + text.slice(0, 2000));
-    }
-  }
-
-  ReactDOM.createRoot(document.getElementById("graphiql")).render(
-    React.createElement(GraphiQL, {
-      fetcher: fetcher,
-      defaultQuery: config.defaultQuery,
-      isHeadersEditorEnabled: true,
-      shouldPersistHeaders: true,
-      defaultEditorToolsVisibility: "headers"
-    })
-  );
-})();
-"""
-
 _PAGE = Template("""\
 <!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
-    <meta http-equiv="Content-Security-Policy" content="$csp">
     <title>Storefront GraphiQL</title>
     <link rel="icon" href="data:,">
 $stylesheets
@@ -100,19 +66,35 @@ $stylesheets
   </head>
   <body>
     <div id="graphiql">Loading GraphiQL…</div>
-$scripts
     <script type="application/json" id="graphiql-config">$config</script>
-    <script>$boot</script>
+$scripts
   </body>
 </html>
 """)
+
+
+def graphiql_response(*, endpoint: str, assets_path: str) -> HTMLResponse:
+    """The GraphiQL page (see `graphiql_html`) with its security headers.
+
+    `Vary: Accept`: the same GET of the endpoint answers JSON to any other `Accept`.
+    """
+    policy = content_security_policy(endpoint=endpoint, assets_path=assets_path)
+    headers = {
+        "Content-Security-Policy": policy,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Vary": "Accept",
+    }
+    return HTMLResponse(graphiql_html(endpoint=endpoint, assets_path=assets_path), headers=headers)
 
 
 def graphiql_html(*, endpoint: str, assets_path: str) -> str:
     """The GraphiQL page: assets from `assets_path`, queries POSTed as JSON to `endpoint`.
 
     Both are URLs as the browser sees them, usually paths ("/graphql", "/graphiql/static").
-    The page's Content-Security-Policy lets it load and connect to nothing else.
+    Serve it with `content_security_policy(...)` (as `graphiql_response` does): the policy
+    lets it load and connect to nothing else.
     """
     base = assets_path.rstrip("/")
     stylesheets = "\n".join(
@@ -126,11 +108,9 @@ def graphiql_html(*, endpoint: str, assets_path: str) -> str:
     # "<" escaped so that no value can close the <script> element it sits in.
     config = config.replace("<", "\\u003c")
     return _PAGE.substitute(
-        csp=html.escape(_content_security_policy(endpoint=endpoint, assets_path=assets_path)),
         stylesheets=stylesheets,
         scripts=scripts,
         config=config,
-        boot=_BOOT_SCRIPT,
     )
 
 
@@ -139,20 +119,21 @@ def graphiql_static_app() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
-def _content_security_policy(*, endpoint: str, assets_path: str) -> str:
-    boot_hash = base64.b64encode(hashlib.sha256(_BOOT_SCRIPT.encode()).digest()).decode()
+def content_security_policy(*, endpoint: str, assets_path: str) -> str:
+    """The page's policy: our assets (no inline script), requests to `endpoint`, no framing."""
     assets = " ".join(["'self'", *_origin(assets_path)])
     # GraphiQL and its UI libraries set inline style attributes; its fonts are data: URIs.
     return "; ".join(
         [
             "default-src 'none'",
-            f"script-src {assets} 'sha256-{boot_hash}'",
+            f"script-src {assets}",
             f"style-src {assets} 'unsafe-inline'",
             "font-src data:",
             "img-src 'self' data:",
             " ".join(["connect-src 'self'", *_origin(endpoint)]),
             "base-uri 'none'",
             "form-action 'none'",
+            "frame-ancestors 'none'",
         ]
     )
 

@@ -32,7 +32,7 @@ import orjson
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from loaders import Loaders
 from resolvers.auth import authenticate
@@ -53,7 +53,7 @@ from schema.executor import QueryTimeout
 from server.auth_cache import AuthCache
 from server.auth_throttle import AuthFailureThrottle, AuthThrottled
 from server.batching import read_request
-from server.cache_headers import cache_headers, not_modified
+from server.cache_headers import cache_headers, for_media_type, not_modified
 from server.cached_response import (
     CacheState,
     Produced,
@@ -66,7 +66,7 @@ from server.cached_response import (
 )
 from server.caching import Caches
 from server.client_id import request_client_key
-from server.graphiql import graphiql_html
+from server.graphiql import graphiql_response
 from server.graphql_request import BadRequest, GraphQLRequest
 from server.http_negotiation import (
     APPLICATION_JSON,
@@ -162,8 +162,9 @@ def _response(content: bytes, outcomes: list[Outcome], *, status: int, media_typ
 async def graphql_endpoint(request: Request) -> Response:
     accept = request.headers.get("accept")
     names_operation = any(p in request.query_params for p in _OPERATION_PARAMS)
-    if wants_graphiql(method=request.method, accept=accept, has_query=names_operation):
-        return HTMLResponse(graphiql_html(endpoint="/graphql", assets_path="/graphiql/static"))
+    graphiql = request.app.state.settings.graphiql
+    if graphiql and wants_graphiql(method=request.method, accept=accept, has_query=names_operation):
+        return graphiql_response(endpoint="/graphql", assets_path="/graphiql/static")
     media_type = response_media_type(accept)
     if media_type is None:
         refusal = _error("Not acceptable: ask for application/json.", BAD_USER_INPUT, 406)
@@ -192,8 +193,9 @@ async def graphql_endpoint(request: Request) -> Response:
 
 def _single_response(request: Request, outcome: Outcome, media_type: str) -> Response:
     """One operation's answer, with its caching headers; 304 when the client has it."""
-    outcome.headers.update(outcome.cache_headers)
-    if not_modified(request.headers.get("if-none-match"), outcome.cache_headers.get("ETag")):
+    headers = for_media_type(outcome.cache_headers, media_type)
+    outcome.headers.update(headers)
+    if not_modified(request.headers.get("if-none-match"), headers.get("ETag")):
         return _response(b"", [outcome], status=304, media_type=media_type)
     return _response(outcome.content(), [outcome], status=outcome.status, media_type=media_type)
 

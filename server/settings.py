@@ -107,6 +107,7 @@ class Settings:
     max_query_tokens: int = 2000
     max_query_cost: int = 1000
     introspection: bool = True
+    graphiql: bool = True
     rate_limit_enabled: bool = True
     rate_limit_maximum: int = 2000
     rate_limit_restore_rate: float = 100.0
@@ -163,6 +164,7 @@ class Settings:
             max_query_tokens=_int(env, "MAX_QUERY_TOKENS", 2000),
             max_query_cost=_int(env, "MAX_QUERY_COST", 1000),
             introspection=_bool(env, "INTROSPECTION", environment != "production"),
+            graphiql=_bool(env, "GRAPHIQL", environment != "production"),
             rate_limit_enabled=_bool(env, "RATE_LIMIT_ENABLED", True),
             rate_limit_maximum=_int(env, "RATE_LIMIT_MAXIMUM", 2000),
             rate_limit_restore_rate=_float(env, "RATE_LIMIT_RESTORE_RATE", 100.0),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -11,24 +9,33 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+import pytest_asyncio
 
-from server.graphiql import SCRIPTS, STATIC_DIR, STYLESHEETS, graphiql_html, graphiql_static_app
+from server.graphiql import (
+    SCRIPTS,
+    STATIC_DIR,
+    STYLESHEETS,
+    content_security_policy,
+    graphiql_html,
+)
+from server.settings import Settings
+from tests.conftest import Database
+from tests.server.apps import serve
 
 ASSETS_PATH = "/graphiql/static"
+# What Chromium sends when navigating to a page.
+BROWSER_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+)
 
 
 class Page(HTMLParser):
-    """What a browser would fetch or run from a page: URLs, inline scripts, the CSP."""
+    """What a browser would fetch or run from a page: URLs and inline scripts."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.urls: list[str] = []
         self.inline_scripts: list[tuple[str, str]] = []  # (type, text)
-        self.csp = ""
         self._script: tuple[str, list[str]] | None = None
         self.feed(text)
         self.close()
@@ -41,8 +48,6 @@ class Page(HTMLParser):
             self._script = (attributes.get("type", ""), [])
         elif tag == "link":
             self.urls.append(attributes["href"])
-        elif tag == "meta" and attributes.get("http-equiv") == "Content-Security-Policy":
-            self.csp = attributes["content"]
 
     def handle_data(self, data: str) -> None:
         if self._script is not None:
@@ -54,28 +59,20 @@ class Page(HTMLParser):
             self._script = None
 
 
-async def graphql_endpoint(request: Request) -> Response:
-    if request.method == "GET":
-        return HTMLResponse(graphiql_html(endpoint="/graphql", assets_path=ASSETS_PATH))
-    await request.json()
-    return JSONResponse({"data": {"__typename": "Query"}})
+@pytest_asyncio.fixture
+async def client(db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (development: GraphiQL on)."""
+    async with serve(db) as api:
+        yield api.client
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
-            Mount(ASSETS_PATH, app=graphiql_static_app()),
-        ]
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
+async def page_of(client: httpx.AsyncClient) -> httpx.Response:
+    response: httpx.Response = await client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+    return response
 
 
 async def test_page_references_only_local_assets(client: httpx.AsyncClient) -> None:
-    response = await client.get("/graphql")
+    response = await page_of(client)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -87,7 +84,7 @@ async def test_page_references_only_local_assets(client: httpx.AsyncClient) -> N
 
 
 async def test_every_referenced_asset_is_served(client: httpx.AsyncClient) -> None:
-    page = Page((await client.get("/graphql")).text)
+    page = Page((await page_of(client)).text)
 
     for url in page.urls:
         if url.startswith("data:"):
@@ -102,28 +99,43 @@ async def test_every_referenced_asset_is_served(client: httpx.AsyncClient) -> No
 async def test_page_configures_endpoint_headers_editor_and_example(
     client: httpx.AsyncClient,
 ) -> None:
-    page = Page((await client.get("/graphql")).text)
+    page = Page((await page_of(client)).text)
 
     scripts = dict(page.inline_scripts)
     config = json.loads(scripts["application/json"])
     assert config["endpoint"] == "/graphql"
     assert "products(first: 5)" in config["defaultQuery"]
-    boot = scripts[""]
+    boot = (await client.get(f"{ASSETS_PATH}/boot.js")).text
     assert "isHeadersEditorEnabled: true" in boot
-    assert "shouldPersistHeaders: true" in boot
+    # Off unless the user opted in; the browser test drives the rest.
+    assert 'shouldPersistHeaders: storage !== null && storage.getItem(PERSIST) === "true"' in boot
     assert '"Accept": "application/graphql-response+json, application/json"' in boot
     assert '"Content-Type": "application/json"' in boot
 
 
-async def test_policy_allows_exactly_the_inline_boot_script(client: httpx.AsyncClient) -> None:
-    page = Page((await client.get("/graphql")).text)
+def directives(policy: str) -> dict[str, str]:
+    return dict(d.strip().split(" ", 1) for d in policy.split(";"))
 
-    boot = dict(page.inline_scripts)[""]
-    digest = base64.b64encode(hashlib.sha256(boot.encode()).digest()).decode()
-    directives = dict(d.strip().split(" ", 1) for d in page.csp.split(";"))
-    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
-    assert directives["default-src"] == "'none'"
-    assert directives["connect-src"] == "'self'"
+
+async def test_policy_allows_our_scripts_and_no_inline_one(client: httpx.AsyncClient) -> None:
+    response = await page_of(client)
+
+    assert [kind for kind, _ in Page(response.text).inline_scripts] == ["application/json"]
+    policy = directives(response.headers["content-security-policy"])
+    assert policy["script-src"] == "'self'"
+    assert policy["default-src"] == "'none'"
+    assert policy["connect-src"] == "'self'"
+
+
+async def test_no_page_may_frame_graphiql(client: httpx.AsyncClient) -> None:
+    response = await page_of(client)
+
+    # A header: browsers ignore frame-ancestors in a <meta> policy.
+    assert directives(response.headers["content-security-policy"])["frame-ancestors"] == "'none'"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "http-equiv" not in response.text.lower()
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers.get_list("vary") == ["Accept"]  # JSON to any other Accept
 
 
 def test_config_values_cannot_close_their_script_element() -> None:
@@ -136,9 +148,9 @@ def test_config_values_cannot_close_their_script_element() -> None:
 
 
 def test_absolute_endpoint_is_allowed_by_the_policy() -> None:
-    page = Page(graphiql_html(endpoint="https://api.example.test/graphql", assets_path="/s"))
+    policy = content_security_policy(endpoint="https://api.example.test/graphql", assets_path="/s")
 
-    assert "connect-src 'self' https://api.example.test" in page.csp
+    assert directives(policy)["connect-src"] == "'self' https://api.example.test"
 
 
 @pytest.mark.parametrize("name", [*STYLESHEETS, *SCRIPTS])
@@ -149,3 +161,43 @@ def test_vendored_assets_fetch_nothing_at_run_time(name: str) -> None:
     if name.endswith(".css"):
         assert "@import" not in text
         assert re.findall(r"url\(\s*['\"]?(?!data:)", text) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "served"),
+    [
+        ({}, True),
+        ({"ENVIRONMENT": "production"}, False),
+        ({"ENVIRONMENT": "production", "GRAPHIQL": "true"}, True),
+        ({"GRAPHIQL": "false"}, False),
+    ],
+)
+async def test_graphiql_is_off_in_production_unless_asked_for(
+    db: Database, env: dict[str, str], served: bool
+) -> None:
+    assert Settings.from_env(env).graphiql is served
+    async with serve(db, **env) as api:
+        browser = await api.client.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+        html_only = await api.client.get("/graphql", headers={"Accept": "text/html"})
+        asset = await api.client.get(f"{ASSETS_PATH}/{SCRIPTS[-1]}")
+        query = await api.client.get(
+            "/graphql", params={"query": "{ __typename }"}, headers={"Accept": BROWSER_ACCEPT}
+        )
+
+    # A query is answered either way.
+    assert query.status_code == 200
+    assert query.json()["data"] == {"__typename": "Query"}
+    if served:
+        assert browser.headers["content-type"].startswith("text/html")
+        assert "<title>Storefront GraphiQL</title>" in browser.text
+        assert asset.status_code == 200
+        return
+    # As any GraphQL GET without a query: a JSON 400 when the client accepts JSON
+    # (browsers send */*), 406 when it accepts only HTML.
+    assert browser.status_code == 400
+    assert browser.headers["content-type"] == "application/json"
+    assert browser.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert html_only.status_code == 406
+    assert html_only.headers["content-type"] == "application/json"
+    assert "GraphiQL" not in browser.text + html_only.text
+    assert asset.status_code == 404

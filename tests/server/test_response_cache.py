@@ -10,7 +10,7 @@ import orjson
 from resolvers.changes import Changes
 from schema.cache_policy import NO_STORE, CachePolicy
 from schema.result_cache import CacheUnavailable, ResultCache, Snapshot
-from server.cache_headers import cache_headers, not_modified
+from server.cache_headers import cache_headers, for_media_type, not_modified
 from server.cache_store_memory import InMemoryCacheStore
 from server.cached_response import (
     CachedResponse,
@@ -395,3 +395,29 @@ def test_only_failures_of_the_database_may_be_covered_by_a_stale_answer() -> Non
         ExecutionResult(None, [GraphQLError("x", original_error=refused)])
     )
     assert not failed_for_infrastructure(ExecutionResult({"x": 1}))
+
+
+def test_each_media_type_gets_its_own_tag_of_the_same_body() -> None:
+    body_tag = etag_of(b"body")
+    headers = {"X-Cache": "HIT", "ETag": body_tag}
+
+    as_json = for_media_type(headers, "application/json")
+    as_spec = for_media_type(headers, "application/graphql-response+json")
+
+    assert as_json["ETag"] != as_spec["ETag"]
+    assert as_json["ETag"] == for_media_type(headers, "Application/JSON")["ETag"]
+    assert as_json["ETag"].startswith(body_tag[:-1] + "-")
+    assert as_json["ETag"].endswith('"')
+    assert as_json == {"X-Cache": "HIT", "ETag": as_json["ETag"], "Vary": "Accept"}
+    assert not not_modified(as_json["ETag"], as_spec["ETag"])
+
+
+def test_every_representation_varies_on_accept_in_one_header() -> None:
+    json_type = "application/json"
+
+    assert for_media_type({"Vary": "Authorization"}, json_type)["Vary"] == "Authorization, Accept"
+    assert for_media_type({"Vary": "accept"}, json_type)["Vary"] == "accept"
+    assert for_media_type({"X-Cache": "BYPASS"}, json_type) == {
+        "X-Cache": "BYPASS",
+        "Vary": "Accept",
+    }
