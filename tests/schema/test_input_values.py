@@ -164,13 +164,20 @@ async def test_control_characters_in_mutation_inputs_change_nothing(api: Api, fa
         f' categoryId: "{to_global_id("Category", category)}" }}) {{ id }} }}'
     )
 
+    review_literal = (
+        f'mutation {{ addReview(input: {{ productId: "{to_global_id("Product", product)}",'
+        ' rating: 4, body: "fine\\u0000" }) { id } }'
+    )
+
     created = await api.post(CREATE, {"input": new_product}, token=admin)
     reviewed = await api.post(REVIEW, {"input": review}, token=customer)
     inline = await api.post(literal, token=admin)
+    inline_review = await api.post(review_literal, token=customer)
 
     _bad_input(created.json(), "input.name")
     _bad_input(reviewed.json(), "input.body")
     _bad_input(inline.json(), "input.name")
+    _bad_input(inline_review.json(), "input.body")
     assert await snapshot(api.db) == before
 
 
