@@ -75,9 +75,11 @@ class InProcessApp:
 
 
 @contextlib.asynccontextmanager
-async def in_process_app(database_url: str) -> AsyncIterator[InProcessApp]:
+async def in_process_app(
+    database_url: str, extra_env: dict[str, str] | None = None
+) -> AsyncIterator[InProcessApp]:
     """The real app over `database_url` through ASGI, its lifespan entered, statements recorded."""
-    env = {"DATABASE_URL": database_url, "LOG_LEVEL": "warning", **UNTHROTTLED}
+    env = {"DATABASE_URL": database_url, "LOG_LEVEL": "warning", **UNTHROTTLED, **(extra_env or {})}
     app = create_app(Settings.from_env(env))
     async with LifespanManager(app) as manager:
         recorder = StatementRecorder()

@@ -4,8 +4,10 @@ Runs GraphQL requests covering every read access path of the API (each product
 sort and filter, nested pages, counts, `after` cursors, admin and customer
 views, node/nodes) through the real app in-process, records each SQL statement
 with its parameters, then EXPLAINs each on PostgreSQL with the same parameters.
-Fails (exit 1) on a `Seq Scan` of orders, order_items or reviews; prints one row
-per statement: its text, the plan's node types and the indexes it uses.
+Fails (exit 1) on a `Seq Scan` of orders, order_items or reviews, and on a name
+search (ILIKE) that does not use the trigram index where migration 0002 built
+it; prints one row per statement: its text, the plan's node types and the
+indexes it uses.
 Mutations are not exercised (they would change the benchmark data).
 
     .venv/bin/python -m bench.explain [--database-url URL] [--analyze]
@@ -29,6 +31,7 @@ from resolvers.tokens import create_token
 from schema.global_id import to_global_id
 
 GUARDED_TABLES = frozenset({"orders", "order_items", "reviews"})
+SEARCH_INDEX = "ix_products_name_trgm"
 PAGE = "totalCount pageInfo { hasNextPage endCursor }"
 SORTS = ("NEWEST", "PRICE_ASC", "PRICE_DESC", "NAME")
 
@@ -333,9 +336,15 @@ async def explain_all(
                 "SELECT relname, reltuples FROM pg_class WHERE relkind = 'r'"
             )
         }
+        search_indexed = bool(
+            await conn.fetchval("SELECT 1 FROM pg_indexes WHERE indexname = $1", SEARCH_INDEX)
+        )
+        if not search_indexed:
+            print(f"note: {SEARCH_INDEX} is absent (pg_trgm unavailable?): searches scan")
         for statement, parameter_sets in recorded.items():
             summary = PlanSummary()
             slowest = 0.0
+            unindexed_search = False
             for parameters in parameter_sets:
                 raw = await conn.fetchval(f"EXPLAIN ({options}) {statement}", *parameters)
                 plan = json.loads(raw)[0]
@@ -346,13 +355,20 @@ async def explain_all(
                 summary.seq_scans |= this.seq_scans
                 summary.broad_counts |= this.broad_counts
                 slowest = max(slowest, plan.get("Execution Time", 0.0))
+                if search_indexed and " ILIKE " in statement and SEARCH_INDEX not in this.indexes:
+                    ok = False
+                    unindexed_search = True
+                    print(f"\nFAIL: a name search without {SEARCH_INDEX}")
+                    print(f"  statement: {one_line(statement)}")
+                    print(json.dumps(plan["Plan"], indent=2))
                 if this.seq_scans & GUARDED_TABLES:
                     ok = False
                     print(f"\nFAIL: Seq Scan of {sorted(this.seq_scans & GUARDED_TABLES)}")
                     print(f"  statement: {one_line(statement)}")
                     print(f"  parameters: {parameters!r}")
                     print(json.dumps(plan["Plan"], indent=2))
-            verdict = "FAIL" if summary.seq_scans & GUARDED_TABLES else "ok"
+            failed = bool(summary.seq_scans & GUARDED_TABLES) or unindexed_search
+            verdict = "FAIL" if failed else "ok"
             if verdict == "ok" and summary.broad_counts:
                 verdict = "ok*"
                 print(f"\nok*: broad count by sequential scan of {sorted(summary.broad_counts)}")
@@ -409,8 +425,9 @@ async def run(database_url: str, analyze: bool) -> int:
     print(f"{count} GraphQL requests; {len(recorded)} distinct statements, {total} parameter sets")
     ok = await explain_all(dsn, recorded, analyze=analyze)
     print(
-        "\nPASS: no Seq Scan of orders, order_items or reviews (ok*: a count over a"
-        " large share of the table, where a scan is the cheapest plan)"
+        "\nPASS: no Seq Scan of orders, order_items or reviews, every name search uses"
+        f" {SEARCH_INDEX} where it exists (ok*: a count over a large share of the table,"
+        " where a scan is the cheapest plan)"
         if ok
         else "\nFAILED"
     )

@@ -162,7 +162,35 @@ def _products_page_statement(
     dialect: Dialect, shape: _ProductShape, sort: Sort, after: bool
 ) -> Statement:
     conditions = _product_conditions(dialect, shape)
+    if dialect == "postgresql" and shape[1]:
+        return _searched_page_statement(conditions, sort, after=after)
     return _page_statement(_products, ProductRecord, sort, conditions, after=after)
+
+
+def _searched_page_statement(
+    conditions: list[ColumnElement[bool]], sort: Sort, *, after: bool
+) -> Statement:
+    """A name search on PostgreSQL: the matches first (a MATERIALIZED CTE), then their order.
+
+    asyncpg's prepared statement soon runs on a generic plan, which cannot see the
+    pattern: it guesses a few matches and walks the sort's index until `LIMIT`
+    rows pass the ILIKE, i.e. every row when few or none match. Planned apart,
+    the filter is answered by the trigram index (`ix_products_name_trgm`) and
+    only the matches are sorted.
+    """
+    if after:
+        conditions = [*conditions, keyset.after(_products, sort)]
+    matched = (
+        select(*record_columns(_products, ProductRecord))
+        .where(*conditions)
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        select(*record_columns(matched, ProductRecord))
+        .order_by(*keyset.order_by(matched, sort))
+        .limit(_limit())
+    )
 
 
 @cache

@@ -3,6 +3,11 @@
 A cursor is the keyset position of an item (its sort value and id) under one
 named sort, base64url-encoded JSON. It is stable under inserts, unlike an
 offset, and a cursor minted for one sort is refused by another.
+
+A cursor comes from the client, so decoding is bounded: at most
+`MAX_CURSOR_LENGTH` characters, parsed by orjson (which refuses nesting past
+its fixed limit with a ValueError instead of recursing), and anything but a
+flat `[sort, value, id]` is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
+import orjson
+
 T = TypeVar("T")
+
+MAX_CURSOR_LENGTH = 4096
+"""Characters; the longest cursor issued (a 200-character name, each character
+escaped as a surrogate pair) is under 3,300."""
 
 Position = tuple[Any, int]
 """A keyset position: (sort column value, id)."""
@@ -44,11 +55,16 @@ class Sort:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     def decode(self, cursor: str) -> Position:
+        if len(cursor) > MAX_CURSOR_LENGTH:
+            raise InvalidCursor("cursor is too long")
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
-            name, value, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            decoded = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
         except (ValueError, TypeError, binascii.Error, UnicodeError):
             raise InvalidCursor("cursor is not valid") from None
+        if not isinstance(decoded, list) or len(decoded) != 3:
+            raise InvalidCursor("cursor is not valid")
+        name, value, id_ = decoded
         if name != self.name or type(id_) is not int:
             raise InvalidCursor("cursor is not valid for this list and sort")
         try:

@@ -36,6 +36,15 @@ class Product(Base):
         Index("ix_products_created_at_id", text("created_at DESC"), text("id DESC")),
         Index("ix_products_price_cents_id", "price_cents", "id"),
         Index("ix_products_name_id", "name", "id"),
+        # Name search (`name ILIKE '%oak%'`) on PostgreSQL: trigrams let a GIN index
+        # serve a pattern with a leading wildcard. Needs the pg_trgm extension; the
+        # migration (0002) skips it where the extension cannot be created.
+        Index(
+            "ix_products_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
         {"sqlite_autoincrement": True},
     )
 

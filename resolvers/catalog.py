@@ -10,7 +10,13 @@ from loaders.pagination import BY_NAME, NEWEST, PRICE_ASC, PRICE_DESC, Sort
 from loaders.records import CategoryRecord, ProductRecord, ReviewStats
 from resolvers.errors import Forbidden, InvalidInput
 from resolvers.paging import Connection, page_args
+from resolvers.validation import require_max_length
 from resolvers.viewer import Viewer
+
+MAX_SEARCH_LENGTH = 100
+"""Characters in `filter.search`: an ILIKE's cost grows with its pattern."""
+MAX_SKU_LOOKUP_LENGTH = 100
+"""Characters in a `sku` argument (writes allow 64; longer finds nothing anyway)."""
 
 PRODUCT_SORTS: dict[str, Sort] = {
     "NEWEST": NEWEST,
@@ -30,6 +36,7 @@ async def product(
     if product_id is not None:
         return await loaders.product_by_id.load(product_id)
     assert sku is not None
+    require_max_length(sku, field="sku", max_length=MAX_SKU_LOOKUP_LENGTH)
     return await loaders.product_by_sku.load(sku)
 
 
@@ -47,6 +54,8 @@ async def products(
             "Only admins may list inactive products (filter.active false or null).",
             field="filter.active",
         )
+    if query.search is not None:
+        require_max_length(query.search, field="filter.search", max_length=MAX_SEARCH_LENGTH)
     order = PRODUCT_SORTS[sort]
     args = page_args(first=first, after=after, sort=order, default=20)
     page = await listings.products_page(

@@ -25,6 +25,16 @@ def require_text(value: str, *, field: str, max_length: int) -> str:
     return text
 
 
+def require_max_length(value: str, *, field: str, max_length: int) -> str:
+    """`value` as given when it is at most `max_length` characters (a search or a
+    lookup key, where the cost of a statement grows with the length)."""
+    if len(value) > max_length:
+        raise InvalidInput(
+            f"`{field}` must be at most {max_length} characters, got {len(value)}.", field=field
+        )
+    return value
+
+
 def is_unique_violation(error: IntegrityError, *, constraint: str, columns: str) -> bool:
     """Whether `error` broke the unique constraint `constraint` (PostgreSQL names it;
     SQLite names the columns, as `table.column, table.column`)."""

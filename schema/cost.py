@@ -11,6 +11,10 @@ The rules, in the style of Shopify's calculated cost and the IBM GraphQL cost sp
 - a plain list multiplies its items by the size the table assumes for it (or by the
   length of a list argument, as `nodes(ids:)`), `DEFAULT_LIST_SIZE` when it has none;
 - a mutation field costs a fixed `mutation_cost` plus what it selects;
+- an entry keyed by a field and an argument path, `"Query.products(filter.search)"`,
+  adds its weight to that field wherever the argument is given (not null, not an
+  empty string), as a literal or through a variable: a text search reads rows
+  that no page size bounds;
 - introspection root fields cost their table weight and are not walked;
 - under an interface, fragments on its concrete types cost the dearest of them.
 
@@ -42,6 +46,8 @@ from graphql import (
     GraphQLArgument,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
@@ -50,9 +56,12 @@ from graphql import (
     IntValueNode,
     ListValueNode,
     NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     Undefined,
+    ValueNode,
     VariableNode,
     get_named_type,
     get_nullable_type,
@@ -98,6 +107,11 @@ COSTS: dict[str, Cost] = {
     # Introspection is answered from memory; a flat price per root field.
     "Query.__schema": Cost(weight=10),
     "Query.__type": Cost(weight=1),
+    # Arguments that add work of their own. A name search is a trigram-index scan
+    # on PostgreSQL (a full scan for patterns under three characters, and on
+    # SQLite), run for the page and again for totalCount: priced as ten objects,
+    # so thirty aliased searches cost 300, not 30.
+    "Query.products(filter.search)": Cost(weight=10),
 }
 
 
@@ -141,14 +155,34 @@ class _Size:
 MIN_OPERATION_COST = 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Extra:
+    """An argument's weight that depends on a variable: charged when the variable's
+    value, followed down `keys`, is given (not null, not an empty string)."""
+
+    weight: int
+    variable: str
+    keys: tuple[str, ...]
+
+    def value(self, variables: Mapping[str, Any]) -> int:
+        value: Any = variables.get(self.variable)
+        for key in self.keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return self.weight if _given(value) else 0
+
+
 @dataclass(slots=True)
 class _Field:
     key: str
     weight: int
     size: _Size | None  # None: one value, not a list
     selection: _Selection | None
+    extras: tuple[_Extra, ...] = ()  # weights that depend on variables
     static: int | None = None  # the requested cost when no variable is involved
     item_flat: int | None = None  # one item's cost when nothing below it is a list
+
+    def weight_with(self, variables: Mapping[str, Any]) -> int:
+        return self.weight + sum(extra.value(variables) for extra in self.extras)
 
 
 @dataclass(slots=True)
@@ -172,10 +206,15 @@ class _Selection:
 
 
 class CostPlan:
-    """An operation's cost, ready to be priced with variables and counted on a response."""
+    """An operation's cost, ready to be priced with variables and counted on a response.
 
-    def __init__(self, selection: _Selection) -> None:
+    `variables` are those `actual` counts with (an argument's weight may depend on
+    them); `CostAnalysis.price` hands out the plan bound to the request's variables.
+    """
+
+    def __init__(self, selection: _Selection, variables: Mapping[str, Any] | None = None) -> None:
         self._selection = selection
+        self._variables: Mapping[str, Any] = variables or {}
 
     def requested(self, variables: Mapping[str, Any]) -> int:
         """The cost before execution, with `variables` coerced for the operation."""
@@ -187,7 +226,13 @@ class CostPlan:
         """The cost of what was resolved: the same rules over `data`, with real list lengths."""
         if data is None:
             return MIN_OPERATION_COST
-        return max(MIN_OPERATION_COST, _actual(self._selection, data))
+        return max(MIN_OPERATION_COST, _actual(self._selection, data, self._variables))
+
+    def bound(self, variables: Mapping[str, Any]) -> CostPlan:
+        """This plan counting `actual` with `variables` (itself when none matter)."""
+        if self._selection.static is not None:
+            return self
+        return CostPlan(self._selection, variables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +257,7 @@ class CostAnalysis:
         self.max_cost = max_cost
         self.mutation_cost = mutation_cost
         self.costs = costs
+        self.argument_costs = _argument_costs(costs)
         self._cache_size = cache_size
         self._plans: OrderedDict[tuple[str, str | None], CostPlan] = OrderedDict()
 
@@ -226,7 +272,7 @@ class CostAnalysis:
         requested = plan.requested(variables)
         if requested > self.max_cost:
             raise QueryTooComplex(requested, self.max_cost)
-        return Price(plan, requested)
+        return Price(plan.bound(variables), requested)
 
     def plan(self, document: Document, operation: OperationDefinitionNode) -> CostPlan:
         """The compiled plan of a validated operation (cached by document hash)."""
@@ -246,6 +292,7 @@ class _Compiler:
     def __init__(self, analysis: CostAnalysis, document: Document) -> None:
         self.schema = analysis.schema
         self.costs = analysis.costs
+        self.argument_costs = analysis.argument_costs
         self.mutation_cost = analysis.mutation_cost
         self.mutation_type = analysis.schema.mutation_type
         self.fragments = {
@@ -343,9 +390,17 @@ class _Compiler:
             selection = self.selection(
                 node.selection_set, item_type, page=self.page(node, definition)
             )
-        if weight == 0 and (selection is None or selection.static == 0):
+        extras: list[_Extra] = []
+        for path, extra in self.argument_costs.get(f"{parent.name}.{name}", ()):
+            charged = _argument_weight(node, definition, path, extra)
+            if isinstance(charged, _Extra):
+                extras.append(charged)
+            else:
+                weight += charged
+        if weight == 0 and not extras and (selection is None or selection.static == 0):
             return None
-        return _finish(_Field(key, weight, self.size(node, definition, entry, page), selection))
+        size = self.size(node, definition, entry, page)
+        return _finish(_Field(key, weight, size, selection, tuple(extras)))
 
     def size(
         self, node: FieldNode, definition: GraphQLField, entry: Cost, page: _Size | None
@@ -387,6 +442,63 @@ def _argument(
     return _Size(fallback)
 
 
+def _argument_costs(costs: Mapping[str, Cost]) -> dict[str, list[tuple[tuple[str, ...], int]]]:
+    """The table's argument entries, `"Type.field(a.b)"`, as field -> [(path, weight)]."""
+    found: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    for key, entry in costs.items():
+        coordinate, paren, path = key.partition("(")
+        if paren and entry.weight:
+            steps = tuple(path.rstrip(")").split("."))
+            found.setdefault(coordinate, []).append((steps, entry.weight))
+    return found
+
+
+def _argument_weight(
+    node: FieldNode, definition: GraphQLField, path: tuple[str, ...], weight: int
+) -> int | _Extra:
+    """`weight` when the argument at `path` is given as a literal, 0 when it is not,
+    an `_Extra` when a variable decides."""
+    argument = next((a for a in node.arguments or () if a.name.value == path[0]), None)
+    if argument is None or path[0] not in definition.args:
+        return 0
+    value: ValueNode | None = argument.value
+    input_type: GraphQLInputType = definition.args[path[0]].type
+    for depth, name in enumerate(path[1:], start=1):
+        if isinstance(value, VariableNode):
+            return _Extra(weight, value.name.value, _out_names(input_type, path[depth:]))
+        if not isinstance(value, ObjectValueNode):
+            return 0
+        value = next((f.value for f in value.fields if f.name.value == name), None)
+        named = get_named_type(input_type)
+        if not isinstance(named, GraphQLInputObjectType) or name not in named.fields:
+            return 0
+        input_type = named.fields[name].type
+    if isinstance(value, VariableNode):
+        return _Extra(weight, value.name.value, ())
+    if value is None or isinstance(value, NullValueNode):
+        return 0
+    if isinstance(value, StringValueNode):
+        return weight if value.value else 0
+    return weight
+
+
+def _out_names(input_type: GraphQLInputType, path: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys of `path` in a coerced value of `input_type` (a field's `out_name`)."""
+    keys: list[str] = []
+    for name in path:
+        named = get_named_type(input_type)
+        if not isinstance(named, GraphQLInputObjectType) or name not in named.fields:
+            break
+        field = named.fields[name]
+        keys.append(field.out_name or name)
+        input_type = field.type
+    return tuple(keys)
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value is not Undefined and value != ""
+
+
 def _default(argument: GraphQLArgument) -> Any:
     """An argument's default: a coerced value (Strawberry) or an SDL literal (build_schema)."""
     if argument.default_value is not Undefined:
@@ -401,10 +513,10 @@ def _finish(compiled: _Field) -> _Field:
     selection = compiled.selection
     below = 0 if selection is None else selection.static
     size = compiled.size
-    if below is not None and (size is None or size.variable is None):
+    if below is not None and not compiled.extras and (size is None or size.variable is None):
         compiled.static = (1 if size is None else size.constant) * (compiled.weight + below)
     flat = 0 if selection is None else selection.flat
-    if flat is not None:
+    if flat is not None and not compiled.extras:
         compiled.item_flat = compiled.weight + flat
     return compiled
 
@@ -422,7 +534,7 @@ def _requested(selection: _Selection, variables: Mapping[str, Any], memo: dict[i
             continue
         below = 0 if compiled.selection is None else _requested(compiled.selection, variables, memo)
         count = 1 if compiled.size is None else compiled.size.value(variables)
-        cost += count * (compiled.weight + below)
+        cost += count * (compiled.weight_with(variables) + below)
     for spread in selection.spreads:
         cost += _requested(spread, variables, memo)
     if selection.variants:
@@ -431,7 +543,7 @@ def _requested(selection: _Selection, variables: Mapping[str, Any], memo: dict[i
     return cost
 
 
-def _actual(selection: _Selection, data: Mapping[str, Any]) -> int:
+def _actual(selection: _Selection, data: Mapping[str, Any], variables: Mapping[str, Any]) -> int:
     if selection.flat is not None:
         return selection.flat
     cost = 0
@@ -440,22 +552,25 @@ def _actual(selection: _Selection, data: Mapping[str, Any]) -> int:
         if value is None:
             continue
         if compiled.size is None:
-            cost += _actual_item(compiled, value)
+            cost += _actual_item(compiled, value, variables)
         elif isinstance(value, list):
             if compiled.item_flat is not None:
                 cost += compiled.item_flat * sum(1 for item in value if item is not None)
             else:
-                cost += sum(_actual_item(compiled, item) for item in value if item is not None)
+                cost += sum(
+                    _actual_item(compiled, item, variables) for item in value if item is not None
+                )
     for spread in selection.spreads:
-        cost += _actual(spread, data)
+        cost += _actual(spread, data, variables)
     if selection.variants:
-        cost += max(_actual(v, data) for v in selection.variants.values())
+        cost += max(_actual(v, data, variables) for v in selection.variants.values())
     return cost
 
 
-def _actual_item(compiled: _Field, value: Any) -> int:
+def _actual_item(compiled: _Field, value: Any, variables: Mapping[str, Any]) -> int:
     if compiled.item_flat is not None:
         return compiled.item_flat
+    weight = compiled.weight_with(variables)
     if compiled.selection is None or not isinstance(value, Mapping):
-        return compiled.weight
-    return compiled.weight + _actual(compiled.selection, value)
+        return weight
+    return weight + _actual(compiled.selection, value, variables)

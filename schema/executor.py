@@ -42,6 +42,11 @@ from schema.errors import (
     GRAPHQL_VALIDATION_FAILED,
     QUERY_TIMEOUT,
 )
+from schema.input_values import (
+    control_character_in_literals,
+    control_character_in_variables,
+    variables_too_deep,
+)
 from schema.limits import DocumentLimits, LimitViolation, check_limits, parser_limit_violation
 
 MAX_CACHED_DOCUMENTS = 1000
@@ -71,13 +76,15 @@ class QueryTimeout(Exception):
 class Document:
     """A parsed document, identified by the SHA-256 of its text.
 
-    Validation and the document limits run once per document; their outcome is kept here.
+    Validation, the document limits and the check of its literals run once per
+    document; their outcome is kept here.
     """
 
     ast: DocumentNode
     sha256: str
     validation_errors: list[GraphQLError] | None = None
     limit_violation: LimitViolation | None = None
+    literal_error: GraphQLError | None = None
 
     def operation(self, name: str | None) -> OperationDefinitionNode:
         operations = [d for d in self.ast.definitions if isinstance(d, OperationDefinitionNode)]
@@ -153,34 +160,48 @@ class Executor:
         return document
 
     def validate(self, document: Document) -> None:
-        """RequestError when the document is not valid against the schema, or over a
-        limit (QUERY_TOO_DEEP, QUERY_TOO_COMPLEX); checked once per document."""
+        """RequestError when the document is not valid against the schema, over a
+        limit (QUERY_TOO_DEEP, QUERY_TOO_COMPLEX), or has a string literal with a
+        control character (BAD_USER_INPUT); checked once per document."""
         if document.validation_errors is None:
             errors = validate(
                 self.schema, document.ast, self._rules, hide_suggestions=self.hide_suggestions
             )
             if not errors:
                 document.limit_violation = check_limits(document.ast, self.limits)
+                document.literal_error = control_character_in_literals(document.ast)
             document.validation_errors = errors
         if document.validation_errors:
             raise RequestError(GRAPHQL_VALIDATION_FAILED, document.validation_errors)
         if document.limit_violation is not None:
             violation = document.limit_violation
             raise RequestError(violation.code, [violation.error])
+        if document.literal_error is not None:
+            raise RequestError(BAD_USER_INPUT, [document.literal_error])
 
     def check_variables(
         self, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None
     ) -> dict[str, Any]:
         """The variables coerced for the operation (defaults applied, `Int`s as ints);
-        RequestError (BAD_USER_INPUT) when they do not fit it."""
+        RequestError (BAD_USER_INPUT) when they do not fit it, when any variable sent
+        (used or not) nests too deeply, or a string in one holds a control character."""
+        too_deep = variables_too_deep(variables)
+        if too_deep is not None:
+            raise RequestError(BAD_USER_INPUT, [too_deep])
+        definitions = operation.variable_definitions or ()
         coerced = get_variable_values(
             self.schema,
-            operation.variable_definitions or (),
+            definitions,
             dict(variables or {}),
             hide_suggestions=self.hide_suggestions,
         )
         if isinstance(coerced, list):
             raise RequestError(BAD_USER_INPUT, coerced)
+        # The values as sent: their paths are the client's names, not Python's.
+        names = (d.variable.name.value for d in definitions)
+        control = control_character_in_variables(variables, names)
+        if control is not None:
+            raise RequestError(BAD_USER_INPUT, [control])
         return coerced.coerced
 
     async def execute(

@@ -111,6 +111,19 @@ async def test_products_walk_every_sort_without_gaps_or_duplicates(
     assert len(set(walked)) == len(walked)
 
 
+@pytest.mark.parametrize("sort", SORTS, ids=[s.name for s in SORTS])
+async def test_a_search_walks_every_sort_in_order(db: Database, dialect: Any, sort: Sort) -> None:
+    """On PostgreSQL a search page is a CTE of the matches, sorted after: same pages."""
+    _, rows = await _catalog(db)
+    names = {row["id"]: row["name"] for row in rows}
+    expected = [i for i in await _sorted_product_ids(db, sort, None) if "a" in names[i].lower()]
+    assert 1 < len(expected) < len(rows)
+
+    walked = await _walk_products(db, dialect, ProductQuery(search="A", active=None), sort, 2)
+
+    assert walked == expected
+
+
 def _matching(rows: list[dict[str, Any]], query: ProductQuery) -> set[int]:
     def keep(row: dict[str, Any]) -> bool:
         return (

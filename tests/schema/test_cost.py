@@ -8,6 +8,7 @@ import pytest
 from graphql import build_schema
 
 from schema import create_schema
+from schema.cost import COSTS as COSTS_OF_THE_API
 from schema.cost import Cost, CostAnalysis, QueryTooComplex
 from schema.executor import Executor
 
@@ -216,3 +217,77 @@ def test_actual_cost_under_aliases_fragments_and_interfaces() -> None:
     # `a` counts its owner although it is null: below a single object nothing is
     # walked (lists are what make actual and requested differ, and they are walked).
     assert plan.actual(data) == (1 + 1) + 1 + 1 + (1 + 2)
+
+
+SEARCH_WEIGHT = COSTS_OF_THE_API["Query.products(filter.search)"].weight or 0
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "extra"),
+    [
+        ('{ products(first: 1, filter: { search: "oak" }) { nodes { id } } }', None, 1),
+        ('{ products(first: 1, filter: { search: "" }) { nodes { id } } }', None, 0),
+        ("{ products(first: 1, filter: { search: null }) { nodes { id } } }", None, 0),
+        ("{ products(first: 1, filter: { minPriceCents: 5 }) { nodes { id } } }", None, 0),
+        ("{ products(first: 1) { nodes { id } } }", None, 0),
+        (
+            "query($s: String) { products(first: 1, filter: { search: $s }) { nodes { id } } }",
+            {"s": "oak"},
+            1,
+        ),
+        (
+            "query($s: String) { products(first: 1, filter: { search: $s }) { nodes { id } } }",
+            {},
+            0,
+        ),
+        (
+            "query($f: ProductFilter) { products(first: 1, filter: $f) { nodes { id } } }",
+            {"f": {"search": "oak"}},
+            1,
+        ),
+        (
+            "query($f: ProductFilter) { products(first: 1, filter: $f) { nodes { id } } }",
+            {"f": {"minPriceCents": 5}},
+            0,
+        ),
+        (
+            'query($f: ProductFilter = { search: "oak" }) '
+            "{ products(first: 1, filter: $f) { nodes { id } } }",
+            None,
+            1,
+        ),
+        (
+            '{ a: products(first: 1, filter: { search: "a" }) { nodes { id } } '
+            'b: products(first: 1, filter: { search: "b" }) { nodes { id } } }',
+            None,
+            2,
+        ),
+    ],
+)
+def test_a_product_search_adds_its_weight_from_the_cost_table(
+    query: str, variables: dict[str, Any] | None, extra: int
+) -> None:
+    schema = create_schema()._schema
+    analysis = CostAnalysis(schema, max_cost=10**6)
+    products = 1 + 1  # the connection and one node
+    aliases = max(extra, 1)
+    assert price(query, variables, schema=schema, analysis=analysis) == (
+        aliases * products + extra * SEARCH_WEIGHT
+    )
+
+
+def test_the_actual_cost_of_a_search_keeps_its_weight() -> None:
+    schema = create_schema()._schema
+    executor = Executor(schema)
+    query = "query($f: ProductFilter) { products(first: 5, filter: $f) { nodes { id } } }"
+    document = executor.parse(query)
+    executor.validate(document)
+    operation = document.operation(None)
+    analysis = CostAnalysis(schema)
+    data = {"products": {"nodes": [{"id": "1"}]}}
+    searched = analysis.price(document, operation, {"f": {"search": "oak"}})
+    listed = analysis.price(document, operation, {"f": None})
+    assert searched.requested == 1 + 5 + SEARCH_WEIGHT
+    assert searched.plan.actual(data) == 1 + 1 + SEARCH_WEIGHT
+    assert listed.requested == 1 + 5
+    assert listed.plan.actual(data) == 1 + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import sys
 import uuid
@@ -18,7 +19,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, make_url, text
+from sqlalchemy import Connection, Index, inspect, make_url, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -99,10 +100,25 @@ _EXPRESSION_INDEXES = {
 }
 
 
+_INDEXES = {index.name: index for table in Base.metadata.tables.values() for index in table.indexes}
+
+
+def _built_on(index: Index, dialect: str) -> bool:
+    """Whether `index` exists on `dialect` (an index may be declared for one only, with
+    `ddl_if`: the trigram index is PostgreSQL's)."""
+    condition = index._ddl_if
+    return condition is None or condition.dialect in (None, dialect)
+
+
 def _unavoidable(diff: Any, dialect: str) -> bool:
     """Differences that come from SQLite's reflection, not from the schema."""
     if dialect != "sqlite":
         return False
+    if isinstance(diff, tuple) and diff[0] == "add_index":
+        # alembic compares a copy of the index, without its `ddl_if`.
+        declared = _INDEXES[diff[1].name]
+        if not _built_on(declared, dialect):
+            return True
     if isinstance(diff, tuple) and diff[0] in {"add_index", "remove_index"}:
         # Checked on the DDL text instead: test_sqlite_indexes_match_the_models.
         return diff[1].name in _EXPRESSION_INDEXES
@@ -160,8 +176,10 @@ async def test_constraints_and_indexes_are_named_by_the_convention(scratch: Scra
 
     names = await _inspect(url, _constraint_and_index_names)
 
+    dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
     for table in Base.metadata.tables.values():
-        expected = {c.name for c in table.constraints} | {i.name for i in table.indexes}
+        indexes = {i.name for i in table.indexes if _built_on(i, dialect)}
+        expected = {c.name for c in table.constraints} | indexes
         if url.startswith("sqlite"):
             # AUTOINCREMENT makes SQLite declare the primary key inline, unnamed.
             expected.discard(f"pk_{table.name}")
@@ -181,6 +199,9 @@ async def test_sqlite_indexes_match_the_models(tmp_path: Path) -> None:
     dialect = sqlite.dialect()
     for table in Base.metadata.tables.values():
         for index in table.indexes:
+            if not _built_on(index, "sqlite"):
+                assert index.name not in indexes
+                continue
             expected = " ".join(str(CreateIndex(index).compile(dialect=dialect)).split())
             assert indexes[index.name] == expected
 
@@ -252,3 +273,56 @@ def test_offline_sql_creates_every_table_and_index() -> None:
         assert f"CREATE TABLE {table.name} (" in sql
         for index in table.indexes:
             assert f"CREATE INDEX {index.name} " in sql
+
+
+def _index_names(table: str) -> Callable[[Connection], set[str]]:
+    def names(conn: Connection) -> set[str]:
+        return {ix["name"] for ix in inspect(conn).get_indexes(table) if ix["name"]}
+
+    return names
+
+
+async def test_the_trigram_index_is_built_on_postgresql_and_dropped_by_its_downgrade(
+    tmp_path: Path,
+) -> None:
+    async with scratch_database("postgresql", tmp_path) as url:
+        await upgrade(url)
+        assert "ix_products_name_trgm" in await _inspect(url, _index_names("products"))
+
+        await downgrade(url, "0001")
+
+        assert await current(url) == "0001"
+        assert "ix_products_name_trgm" not in await _inspect(url, _index_names("products"))
+
+
+async def test_a_role_that_may_not_create_pg_trgm_migrates_without_the_index(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL 13+ lets a role with CREATE on the database add pg_trgm (a trusted
+    extension); one without it gets the schema, a warning, and no trigram index."""
+    async with scratch_database("postgresql", tmp_path) as url:
+        target = make_url(url)
+        role = f"storefront_noext_{uuid.uuid4().hex[:12]}"
+        admin = create_async_engine(target, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+                await conn.execute(text(f'GRANT CREATE, USAGE ON SCHEMA public TO "{role}"'))
+            as_role = target.set(username=role, password=None).render_as_string(False)
+
+            with caplog.at_level(logging.WARNING, logger="alembic.runtime.migration"):
+                await upgrade(as_role)
+
+            assert await current(as_role) == _head(as_role)
+            assert "could not create the pg_trgm extension" in caplog.text
+            assert "ix_products_name_trgm skipped" in caplog.text
+            indexes = await _inspect(as_role, _index_names("products"))
+            assert "ix_products_name_trgm" not in indexes
+            assert "ix_products_name_id" in indexes
+            await downgrade(as_role)  # nothing to drop: no error either
+            assert await current(as_role) is None
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(text(f'DROP OWNED BY "{role}"'))
+                await conn.execute(text(f'DROP ROLE "{role}"'))
+            await admin.dispose()
