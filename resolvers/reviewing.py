@@ -10,6 +10,7 @@ from loaders.records import ReviewRecord
 from models import Product, Review
 from resolvers.changes import Changes, announce
 from resolvers.errors import InvalidInput
+from resolvers.idempotency import KeyedWrite
 from resolvers.validation import is_unique_violation, require_range, require_text
 from resolvers.viewer import Viewer
 
@@ -32,6 +33,7 @@ async def add_review(
     product_id: int,
     rating: int,
     body: str,
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[ReviewRecord, Changes]:
     """The viewer's review of a product. A second one is BAD_USER_INPUT, also when two
     requests race: the unique constraint decides and its violation is translated."""
@@ -49,6 +51,13 @@ async def add_review(
                 .returning(*_REVIEW_COLUMNS)
             )
             review = ReviewRecord(*created.one())
+            changes = announce(
+                "addReview", review_id=review.id, product_id=product_id, user_id=user.id
+            )
+            if idempotency is not None:
+                await idempotency.record(
+                    session, field="addReview", result_id=review.id, changes=changes
+                )
     except IntegrityError as error:
         if is_unique_violation(
             error,
@@ -59,6 +68,4 @@ async def add_review(
                 "You have already reviewed this product.", field="input.productId"
             ) from None
         raise
-    return review, announce(
-        "addReview", review_id=review.id, product_id=product_id, user_id=user.id
-    )
+    return review, changes

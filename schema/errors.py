@@ -13,6 +13,7 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError
 
 from resolvers.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from resolvers.idempotency import KeyInUse
 
 logger = logging.getLogger("storefront.errors")
 
@@ -27,6 +28,10 @@ QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 QUERY_TIMEOUT = "QUERY_TIMEOUT"
 RATE_LIMITED = "RATE_LIMITED"
+# An Idempotency-Key sent again with a different request (HTTP 400).
+IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+# Another request with the same Idempotency-Key won the race (HTTP 409).
+IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
 
 # PostgreSQL's query_canceled: `statement_timeout` stopped the statement.
 _QUERY_CANCELED = "57014"
@@ -36,6 +41,7 @@ DOMAIN_ERROR_CODES: dict[type[DomainError], str] = {
     Unauthenticated: UNAUTHENTICATED,
     Forbidden: FORBIDDEN,
     NotFound: NOT_FOUND,
+    KeyInUse: IDEMPOTENCY_KEY_IN_PROGRESS,
 }
 
 MASKED_MESSAGE = "Internal server error"

@@ -70,6 +70,7 @@ from server.http_negotiation import (
     response_media_type,
     wants_graphiql,
 )
+from server.idempotency import Keyed, begin_keyed_write, refuse_keyed_batch
 from server.persisted_queries import PersistedQueries, PersistedQueryError, client_info
 from server.throttle import Throttle
 
@@ -157,6 +158,8 @@ async def graphql_endpoint(request: Request) -> Response:
     if isinstance(parsed, GraphQLRequest):
         outcome = await _operation(request, parsed, media_type, viewer)
         return _single_response(request, outcome, media_type)
+    if (keyed_batch := refuse_keyed_batch(request.headers)) is not None:
+        return Response(keyed_batch.body, keyed_batch.status, media_type=media_type)
     if any(not isinstance(entry, BadRequest) for entry in parsed):
         try:
             await viewer()  # one bad token fails the whole batch with 401
@@ -289,10 +292,24 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
         body = with_extensions(served.body, {"cost": bill.cost()})
         headers = cache_headers(served, now=caches.responses.clock())
         return Outcome({}, 200, bill.headers(), bill.refund, body=body, cache_headers=headers)
+    keyed = await begin_keyed_write(
+        request,
+        document=prepared.document,
+        operation=prepared.operation,
+        variables=prepared.variables,
+        viewer=viewer,
+    )
+    if keyed is not None and not isinstance(keyed, Keyed):  # refused, or a stored answer
+        bill.settle(price.requested)
+        body = keyed.content({"cost": bill.cost()})
+        return Outcome(
+            {}, keyed.status, {**bill.headers(), **keyed.headers}, bill.refund, body=body
+        )
     context = Context(
         viewer=viewer,
         loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
         changes=state.change_feed,
+        idempotency=None if keyed is None else keyed.write,
     )
     try:
         result = await executor.execute(
@@ -308,9 +325,12 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     bill.settle(actual)
     request_id: str | None = request.scope.get("state", {}).get("request_id")
     payload = _result_payload(result, request_id)
+    status, keyed_headers = (200, {}) if keyed is None else await keyed.finish(payload)
     payload["extensions"] = {"cost": bill.cost()}
     headers = {} if caches is None else {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
-    return Outcome(payload, 200, bill.headers(), after=bill.refund, cache_headers=headers)
+    return Outcome(
+        payload, status, {**bill.headers(), **keyed_headers}, bill.refund, cache_headers=headers
+    )
 
 
 async def _through_cache(request: Request, prepared: _Prepared, caches: Caches) -> Served:
