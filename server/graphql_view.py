@@ -325,11 +325,12 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     bill.settle(actual)
     request_id: str | None = request.scope.get("state", {}).get("request_id")
     payload = _result_payload(result, request_id)
-    status, keyed_headers = (200, {}) if keyed is None else await keyed.finish(payload)
+    status, keyed_headers = (200, {}) if keyed is None else keyed.finish(payload)
     payload["extensions"] = {"cost": bill.cost()}
     headers = {} if caches is None else {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
+    after = bill.refund if keyed is None else keyed.then(bill.refund)
     return Outcome(
-        payload, status, {**bill.headers(), **keyed_headers}, bill.refund, cache_headers=headers
+        payload, status, {**bill.headers(), **keyed_headers}, after, cache_headers=headers
     )
 
 

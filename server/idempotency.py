@@ -9,9 +9,11 @@ same user with the same request within 24 h gets the recorded answer with
   from its AST, so whitespace and comments do not count), the operation name
   and the coerced variables (keys sorted).
 - The same key with another request: 400, IDEMPOTENCY_KEY_REUSED; nothing runs.
-- A retry whose first answer was never stored (the connection died after the
-  commit) is rebuilt: the document runs again in replay mode, the mutation
-  field answering with the entity the write recorded.
+- The answer is stored after it was sent, so the client never waits for that
+  commit. A retry whose first answer was never stored (the connection died
+  after the commit, or the retry came first) is rebuilt: the document runs
+  again in replay mode, the mutation field answering with the entity the
+  write recorded.
 - Two requests racing with one key: the unique key row lets one commit; the
   other rolls back and answers 409, IDEMPOTENCY_KEY_IN_PROGRESS, Retry-After 1.
 - A key covers one mutation field: an operation with several is refused (400).
@@ -26,14 +28,15 @@ Example:
     keyed = await begin_keyed_write(request, document=..., operation=..., variables=...,
                                     viewer=viewer)
     # None: no key; KeyedAnswer: send it; Keyed: run with Context(idempotency=keyed.write),
-    # then `status, headers = await keyed.finish(payload)`.
+    # then `status, headers = keyed.finish(payload)`, and after the answer was sent
+    # `keyed.then(bill.refund)` stores it (best effort) and refunds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,25 +91,44 @@ class Keyed:
 
     write: KeyedWrite
     sessionmaker: async_sessionmaker[AsyncSession]
+    answer: str | None = None
 
-    async def finish(self, payload: dict[str, Any]) -> tuple[int, dict[str, str]]:
-        """The HTTP status and headers of the answer; stores a clean answer for replays."""
+    def finish(self, payload: dict[str, Any]) -> tuple[int, dict[str, str]]:
+        """The HTTP status and headers of the answer; a clean answer of a committed write
+        is kept for `store`."""
         if self.write.conflict:
             return 409, {"Retry-After": "1"}
         if not self.write.done:
             return 200, {}
         if not payload.get("errors"):
-            try:
-                await store_response(
-                    sessionmaker=self.sessionmaker,
-                    user_id=self.write.user_id,
-                    key=self.write.key,
-                    response=orjson.dumps(payload).decode(),
-                )
-            except Exception:
-                # The write committed and its key with it: a retry rebuilds the answer.
-                logger.warning("could not store the answer of an idempotent write", exc_info=True)
+            self.answer = orjson.dumps(payload).decode()
         return 200, {REPLAYED_HEADER: "true"} if self.write.replay is not None else {}
+
+    def then(self, after: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """`after`, preceded by storing the answer: both run once the answer was sent, so
+        the client does not wait for the stored answer's commit."""
+
+        async def store_then() -> None:
+            try:
+                await self.store()
+            finally:
+                await after()
+
+        return store_then
+
+    async def store(self) -> None:
+        """Keep the answer for replays; best effort (a retry without it is rebuilt)."""
+        if self.answer is None:
+            return
+        try:
+            await store_response(
+                sessionmaker=self.sessionmaker,
+                user_id=self.write.user_id,
+                key=self.write.key,
+                response=self.answer,
+            )
+        except Exception:
+            logger.warning("could not store the answer of an idempotent write", exc_info=True)
 
 
 def refuse_keyed_batch(headers: Headers) -> KeyedAnswer | None:
