@@ -25,9 +25,11 @@ class IdempotencyKey(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(Text)
     request_hash: Mapped[str] = mapped_column(Text)
-    field: Mapped[str] = mapped_column(Text)
-    result_id: Mapped[int] = mapped_column(BigId)
-    changes: Mapped[str] = mapped_column(Text)
+    # Set at the end of the write's transaction that claimed the key (NULL only
+    # inside it), so never NULL once committed.
+    field: Mapped[str | None] = mapped_column(Text)
+    result_id: Mapped[int | None] = mapped_column(BigId)
+    changes: Mapped[str | None] = mapped_column(Text)
     """The change announcement's tags as JSON: {"entities": [...], "lists": [...]}."""
     response: Mapped[str | None] = mapped_column(Text)
     """The answer's JSON (without `extensions`), stored after it was produced."""

@@ -13,7 +13,7 @@ from loaders.records import ProductRecord
 from models import Category, Product, utcnow
 from resolvers.changes import Changes, announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
-from resolvers.idempotency import KeyedWrite
+from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import is_unique_violation, require_text
 from resolvers.viewer import Viewer
 
@@ -85,6 +85,7 @@ async def create_product(
     _check_price(price_cents)
     try:
         async with sessionmaker.begin() as session:
+            await claim_key(idempotency, session)
             await _require_category(session, category_id)
             now = utcnow()
             created = await session.execute(
@@ -105,10 +106,9 @@ async def create_product(
             changes = announce(
                 "createProduct", product_id=product.id, category_id=product.category_id
             )
-            if idempotency is not None:
-                await idempotency.record(
-                    session, field="createProduct", result_id=product.id, changes=changes
-                )
+            await record_key(
+                idempotency, session, field="createProduct", result_id=product.id, changes=changes
+            )
     except IntegrityError as error:
         if is_unique_violation(error, constraint="uq_products_sku", columns="products.sku"):
             raise InvalidInput(
@@ -144,6 +144,7 @@ async def update_product(
     if changes.active is not None:
         values["active"] = changes.active
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         old_category = await session.scalar(
             select(Product.category_id).where(Product.id == product_id).with_for_update()
         )
@@ -166,8 +167,7 @@ async def update_product(
             category_id=product.category_id,
             old_category_id=old_category,
         )
-        if idempotency is not None:
-            await idempotency.record(
-                session, field="updateProduct", result_id=product.id, changes=changed
-            )
+        await record_key(
+            idempotency, session, field="updateProduct", result_id=product.id, changes=changed
+        )
     return product, changed

@@ -1,9 +1,12 @@
 """Idempotent writes: the key is recorded in the write's own transaction.
 
-A write given a `KeyedWrite` inserts its key row (user, key, request hash, the
-entity it wrote, the tags it changed) just before it commits, so a commit and
-its key cannot part. Two requests racing with one key: the unique constraint
-on (user_id, key) lets one commit and rolls the other back with `KeyInUse`.
+A write given a `KeyedWrite` claims its key first thing in its transaction (a
+row of user, key and request hash) and, once written, records on that row the
+entity it wrote and the tags it changed; so a commit and its key cannot part.
+Two requests racing with one key: the unique constraint on (user_id, key)
+makes the second claim wait for the first transaction, then fail with
+`KeyInUse` (when the first committed) before the second has written anything,
+so the loser never sees a side effect of the winner (a taken sku, say).
 
 A `KeyedWrite` with `replay` set stands for a write that committed earlier
 under the same key: the write must not run again, the recorded entity is
@@ -11,11 +14,11 @@ answered instead.
 
 Example:
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         order = ...  # the write
         changes = announce("placeOrder", order_id=order.id, user_id=user.id)
-        if idempotency is not None:
-            await idempotency.record(session, field="placeOrder", result_id=order.id,
-                                     changes=changes)
+        await record_key(idempotency, session, field="placeOrder", result_id=order.id,
+                         changes=changes)
 """
 
 from __future__ import annotations
@@ -62,23 +65,23 @@ class KeyedWrite:
     conflict: bool = False
     """Set when another request held the key: this write rolled back."""
 
-    async def record(
-        self, session: AsyncSession, *, field: str, result_id: int, changes: Changes
-    ) -> None:
-        """Insert the key row inside the write's transaction; KeyInUse when it is taken."""
-        tags = {"entities": sorted(changes.entities), "lists": sorted(changes.lists)}
+    _row_id: int | None = None
+
+    async def claim(self, session: AsyncSession) -> None:
+        """Insert the key row; KeyInUse when another request holds the key."""
         try:
-            await session.execute(
-                insert(IdempotencyKey).values(
-                    user_id=self.user_id,
-                    key=self.key,
-                    request_hash=self.request_hash,
-                    field=field,
-                    result_id=result_id,
-                    changes=orjson.dumps(tags).decode(),
-                    created_at=utcnow(),
+            self._row_id = (
+                await session.execute(
+                    insert(IdempotencyKey)
+                    .values(
+                        user_id=self.user_id,
+                        key=self.key,
+                        request_hash=self.request_hash,
+                        created_at=utcnow(),
+                    )
+                    .returning(IdempotencyKey.id)
                 )
-            )
+            ).scalar_one()
         except IntegrityError as error:
             if not is_unique_violation(
                 error,
@@ -91,6 +94,37 @@ class KeyedWrite:
                 "Another request with this Idempotency-Key is in progress or just completed; "
                 "retry to get its answer."
             ) from None
+
+    async def record(
+        self, session: AsyncSession, *, field: str, result_id: int, changes: Changes
+    ) -> None:
+        """Note on the claimed row what the write wrote, for replays."""
+        assert self._row_id is not None, "record() before claim()"
+        tags = {"entities": sorted(changes.entities), "lists": sorted(changes.lists)}
+        await session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == self._row_id)
+            .values(field=field, result_id=result_id, changes=orjson.dumps(tags).decode())
+        )
+
+
+async def claim_key(idempotency: KeyedWrite | None, session: AsyncSession) -> None:
+    """First thing in a write's transaction: claim its key, if it has one."""
+    if idempotency is not None:
+        await idempotency.claim(session)
+
+
+async def record_key(
+    idempotency: KeyedWrite | None,
+    session: AsyncSession,
+    *,
+    field: str,
+    result_id: int,
+    changes: Changes,
+) -> None:
+    """Last thing in a write's transaction: what it wrote, on its claimed key."""
+    if idempotency is not None:
+        await idempotency.record(session, field=field, result_id=result_id, changes=changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +158,8 @@ async def find_key(
                 ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
             )
         ).one_or_none()
-    if row is None:
-        return None
+    if row is None or row.field is None:
+        return None  # (a claim is never committed without its record)
     tags = orjson.loads(row.changes)
     changes = Changes(frozenset(tags["entities"]), frozenset(tags["lists"]))
     return StoredKey(

@@ -9,7 +9,7 @@ from loaders.records import OrderRecord
 from models import Order, OrderItem, Product
 from resolvers.changes import Changes, announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
-from resolvers.idempotency import KeyedWrite
+from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import require_range
 from resolvers.viewer import Viewer
 
@@ -59,6 +59,7 @@ async def place_order(
         seen.add(product_id)
 
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         rows = await session.execute(
             select(Product.id, Product.price_cents, Product.active)
             .where(Product.id.in_(seen))
@@ -97,10 +98,9 @@ async def place_order(
             ],
         )
         changes = announce("placeOrder", order_id=order.id, user_id=user.id)
-        if idempotency is not None:
-            await idempotency.record(
-                session, field="placeOrder", result_id=order.id, changes=changes
-            )
+        await record_key(
+            idempotency, session, field="placeOrder", result_id=order.id, changes=changes
+        )
     return order, changes
 
 
@@ -155,6 +155,7 @@ async def _change_status(
     idempotency: KeyedWrite | None,
 ) -> tuple[OrderRecord, Changes]:
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         row = (
             await session.execute(
                 select(*_ORDER_COLUMNS).where(Order.id == order_id).with_for_update()
@@ -184,6 +185,5 @@ async def _change_status(
             raise InvalidInput("The order changed meanwhile; read it again.", field="id")
         order = OrderRecord(*updated)
         changes = announce(write, order_id=order.id, user_id=order.user_id)
-        if idempotency is not None:
-            await idempotency.record(session, field=write, result_id=order.id, changes=changes)
+        await record_key(idempotency, session, field=write, result_id=order.id, changes=changes)
     return order, changes

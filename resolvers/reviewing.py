@@ -10,7 +10,7 @@ from loaders.records import ReviewRecord
 from models import Product, Review
 from resolvers.changes import Changes, announce
 from resolvers.errors import InvalidInput
-from resolvers.idempotency import KeyedWrite
+from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import is_unique_violation, require_range, require_text
 from resolvers.viewer import Viewer
 
@@ -42,6 +42,7 @@ async def add_review(
     text = require_text(body, field="input.body", max_length=MAX_BODY_LENGTH)
     try:
         async with sessionmaker.begin() as session:
+            await claim_key(idempotency, session)
             exists = await session.scalar(select(Product.id).where(Product.id == product_id))
             if exists is None:
                 raise InvalidInput("No product has this ID.", field="input.productId")
@@ -54,10 +55,9 @@ async def add_review(
             changes = announce(
                 "addReview", review_id=review.id, product_id=product_id, user_id=user.id
             )
-            if idempotency is not None:
-                await idempotency.record(
-                    session, field="addReview", result_id=review.id, changes=changes
-                )
+            await record_key(
+                idempotency, session, field="addReview", result_id=review.id, changes=changes
+            )
     except IntegrityError as error:
         if is_unique_violation(
             error,

@@ -330,28 +330,54 @@ async def _wait_for_blocked(db: Database, n: int) -> None:
     raise AssertionError("the requests never blocked")
 
 
-async def test_two_concurrent_requests_with_one_key_write_once(shop: Shop) -> None:
+RACES = {
+    "placeOrder": (PLACE, "customer", lambda shop: shop.lines()),
+    # Without the key claimed first, the loser would fail on the winner's review
+    # ("already reviewed") or sku instead of being told to retry.
+    "addReview": (MUTATIONS["addReview"][0], "customer", lambda s: {"p": gid(s.lamp)}),
+    "createProduct": (MUTATIONS["createProduct"][0], "admin", lambda s: {"c": cid(s.category)}),
+}
+
+
+def gid(product: int) -> str:
+    return to_global_id("Product", product)
+
+
+def cid(category: int) -> str:
+    return to_global_id("Category", category)
+
+
+@pytest.mark.parametrize("name", sorted(RACES))
+async def test_two_concurrent_requests_with_one_key_write_once(shop: Shop, name: str) -> None:
+    query, who, variables_of = RACES[name]
+    token = shop.customer if who == "customer" else shop.admin
     db = shop.api.db
+    before = await snapshot(db)
+
+    async def send() -> Any:
+        return await shop.api.post(query, variables_of(shop), token=token, headers={KEY: "race"})
+
     if db.backend == "postgresql":
-        # Hold the product row so both requests are past their key lookup and inside
-        # their transactions before either can commit: the key's unique row decides.
+        # Inserts into idempotency_keys wait until both requests are past their key
+        # lookup and inside their transactions: the key's unique row decides.
         async with db.engine.connect() as conn:
-            await conn.execute(
-                text("SELECT id FROM products WHERE id = :id FOR UPDATE"), {"id": shop.lamp}
-            )
-            both = asyncio.gather(shop.place("race"), shop.place("race"))
+            await conn.execute(text("LOCK TABLE idempotency_keys IN EXCLUSIVE MODE"))
+            both = asyncio.gather(send(), send())
             await _wait_for_blocked(db, 2)
             await conn.rollback()
             answers = await both
     else:
-        answers = await asyncio.gather(shop.place("race"), shop.place("race"))
+        answers = await asyncio.gather(send(), send())
 
-    assert await count(db, Order) == 1
+    after = await snapshot(db)
+    written = {t: len(after[t]) - len(before[t]) for t in after if after[t] != before[t]}
+    assert written.pop("idempotency_keys") == 1
+    assert set(written.values()) == {1}  # one order (and its item), review or product
     bodies = [a.json() for a in answers]
     won = [b for a, b in zip(answers, bodies, strict=True) if a.status_code == 200]
     assert won
     assert "errors" not in won[0]
-    order_id = won[0]["data"]["placeOrder"]["id"]
+    field = next(iter(won[0]["data"]))
     lost = [(a, b) for a, b in zip(answers, bodies, strict=True) if a.status_code != 200]
     if db.backend == "postgresql":
         assert len(lost) == 1
@@ -361,9 +387,10 @@ async def test_two_concurrent_requests_with_one_key_write_once(shop: Shop) -> No
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS"
     for body in won[1:]:  # SQLite may serialise them: the second then replays
-        assert body["data"]["placeOrder"]["id"] == order_id
-    retry = await shop.place("race")
-    assert retry.json()["data"]["placeOrder"]["id"] == order_id
+        assert body["data"][field]["id"] == won[0]["data"][field]["id"]
+    retry = await send()
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json()["data"] == won[0]["data"]
 
 
 async def test_purge_deletes_only_expired_keys(shop: Shop) -> None:
