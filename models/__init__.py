@@ -2,6 +2,7 @@
 
 from models.base import Base, BigId, UTCDateTime, utcnow
 from models.catalog import Category, Product
+from models.idempotency import IdempotencyKey
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.review import Review
 from models.user import ROLES, ApiToken, User
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "BigId",
     "Category",
+    "IdempotencyKey",
     "Order",
     "OrderItem",
     "Product",

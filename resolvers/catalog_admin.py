@@ -13,6 +13,7 @@ from loaders.records import ProductRecord
 from models import Category, Product, utcnow
 from resolvers.changes import Changes, announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
+from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import is_unique_violation, require_text
 from resolvers.viewer import Viewer
 
@@ -70,6 +71,7 @@ async def create_product(
     description: str,
     price_cents: int,
     category_id: int,
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[ProductRecord, Changes]:
     """A new active product; a taken `sku` is BAD_USER_INPUT, even under a race."""
     _require_admin(viewer)
@@ -83,6 +85,7 @@ async def create_product(
     _check_price(price_cents)
     try:
         async with sessionmaker.begin() as session:
+            await claim_key(idempotency, session)
             await _require_category(session, category_id)
             now = utcnow()
             created = await session.execute(
@@ -100,15 +103,19 @@ async def create_product(
                 .returning(*_PRODUCT_COLUMNS)
             )
             product = ProductRecord(*created.one())
+            changes = announce(
+                "createProduct", product_id=product.id, category_id=product.category_id
+            )
+            await record_key(
+                idempotency, session, field="createProduct", result_id=product.id, changes=changes
+            )
     except IntegrityError as error:
         if is_unique_violation(error, constraint="uq_products_sku", columns="products.sku"):
             raise InvalidInput(
                 f"A product with sku {sku!r} already exists.", field="input.sku"
             ) from None
         raise
-    return product, announce(
-        "createProduct", product_id=product.id, category_id=product.category_id
-    )
+    return product, changes
 
 
 async def update_product(
@@ -117,6 +124,7 @@ async def update_product(
     viewer: Viewer,
     product_id: int,
     changes: ProductChanges,
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[ProductRecord, Changes]:
     """Sets the given fields and bumps `updated_at`."""
     _require_admin(viewer)
@@ -136,6 +144,7 @@ async def update_product(
     if changes.active is not None:
         values["active"] = changes.active
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         old_category = await session.scalar(
             select(Product.category_id).where(Product.id == product_id).with_for_update()
         )
@@ -152,9 +161,13 @@ async def update_product(
             .returning(*_PRODUCT_COLUMNS)
         )
         product = ProductRecord(*updated.one())
-    return product, announce(
-        "updateProduct",
-        product_id=product.id,
-        category_id=product.category_id,
-        old_category_id=old_category,
-    )
+        changed = announce(
+            "updateProduct",
+            product_id=product.id,
+            category_id=product.category_id,
+            old_category_id=old_category,
+        )
+        await record_key(
+            idempotency, session, field="updateProduct", result_id=product.id, changes=changed
+        )
+    return product, changed

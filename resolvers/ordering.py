@@ -9,6 +9,7 @@ from loaders.records import OrderRecord
 from models import Order, OrderItem, Product
 from resolvers.changes import Changes, announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
+from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import require_range
 from resolvers.viewer import Viewer
 
@@ -34,11 +35,13 @@ async def place_order(
     sessionmaker: async_sessionmaker[AsyncSession],
     viewer: Viewer,
     lines: list[tuple[int, int]],
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[OrderRecord, Changes]:
     """A PENDING order of (product id, quantity) lines for the viewer, at current prices.
 
     One transaction: prices are read inside it (locked against change on
     PostgreSQL) and copied to the items, so the total matches what was charged.
+    With `idempotency`, its key is recorded in that transaction.
     """
     user = viewer.require_user()
     if not 1 <= len(lines) <= MAX_LINES:
@@ -56,6 +59,7 @@ async def place_order(
         seen.add(product_id)
 
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         rows = await session.execute(
             select(Product.id, Product.price_cents, Product.active)
             .where(Product.id.in_(seen))
@@ -93,11 +97,19 @@ async def place_order(
                 for pid, quantity in lines
             ],
         )
-    return order, announce("placeOrder", order_id=order.id, user_id=user.id)
+        changes = announce("placeOrder", order_id=order.id, user_id=user.id)
+        await record_key(
+            idempotency, session, field="placeOrder", result_id=order.id, changes=changes
+        )
+    return order, changes
 
 
 async def cancel_order(
-    *, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, order_id: int
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    viewer: Viewer,
+    order_id: int,
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[OrderRecord, Changes]:
     """The customer who placed the order (while PENDING or PAID) or an admin cancels it."""
     viewer.require_user()
@@ -107,11 +119,17 @@ async def cancel_order(
         order_id=order_id,
         status="cancelled",
         write="cancelOrder",
+        idempotency=idempotency,
     )
 
 
 async def update_order_status(
-    *, sessionmaker: async_sessionmaker[AsyncSession], viewer: Viewer, order_id: int, status: str
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    viewer: Viewer,
+    order_id: int,
+    status: str,
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[OrderRecord, Changes]:
     """An admin moves an order along any legal transition."""
     viewer.require_user()
@@ -123,6 +141,7 @@ async def update_order_status(
         order_id=order_id,
         status=status,
         write="updateOrderStatus",
+        idempotency=idempotency,
     )
 
 
@@ -133,8 +152,10 @@ async def _change_status(
     order_id: int,
     status: str,
     write: str,
+    idempotency: KeyedWrite | None,
 ) -> tuple[OrderRecord, Changes]:
     async with sessionmaker.begin() as session:
+        await claim_key(idempotency, session)
         row = (
             await session.execute(
                 select(*_ORDER_COLUMNS).where(Order.id == order_id).with_for_update()
@@ -163,4 +184,6 @@ async def _change_status(
         if updated is None:
             raise InvalidInput("The order changed meanwhile; read it again.", field="id")
         order = OrderRecord(*updated)
-    return order, announce(write, order_id=order.id, user_id=order.user_id)
+        changes = announce(write, order_id=order.id, user_id=order.user_id)
+        await record_key(idempotency, session, field=write, result_id=order.id, changes=changes)
+    return order, changes

@@ -10,6 +10,7 @@ from loaders.records import ReviewRecord
 from models import Product, Review
 from resolvers.changes import Changes, announce
 from resolvers.errors import InvalidInput
+from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import is_unique_violation, require_range, require_text
 from resolvers.viewer import Viewer
 
@@ -32,6 +33,7 @@ async def add_review(
     product_id: int,
     rating: int,
     body: str,
+    idempotency: KeyedWrite | None = None,
 ) -> tuple[ReviewRecord, Changes]:
     """The viewer's review of a product. A second one is BAD_USER_INPUT, also when two
     requests race: the unique constraint decides and its violation is translated."""
@@ -40,6 +42,7 @@ async def add_review(
     text = require_text(body, field="input.body", max_length=MAX_BODY_LENGTH)
     try:
         async with sessionmaker.begin() as session:
+            await claim_key(idempotency, session)
             exists = await session.scalar(select(Product.id).where(Product.id == product_id))
             if exists is None:
                 raise InvalidInput("No product has this ID.", field="input.productId")
@@ -49,6 +52,12 @@ async def add_review(
                 .returning(*_REVIEW_COLUMNS)
             )
             review = ReviewRecord(*created.one())
+            changes = announce(
+                "addReview", review_id=review.id, product_id=product_id, user_id=user.id
+            )
+            await record_key(
+                idempotency, session, field="addReview", result_id=review.id, changes=changes
+            )
     except IntegrityError as error:
         if is_unique_violation(
             error,
@@ -59,6 +68,4 @@ async def add_review(
                 "You have already reviewed this product.", field="input.productId"
             ) from None
         raise
-    return review, announce(
-        "addReview", review_id=review.id, product_id=product_id, user_id=user.id
-    )
+    return review, changes

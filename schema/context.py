@@ -1,4 +1,5 @@
-"""The per-request GraphQL context: who is asking, and the request's loaders."""
+"""The per-request GraphQL context: who is asking, the request's loaders, and the
+Idempotency-Key guarding its write (if any)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import strawberry
 
 from loaders import Loaders
+from resolvers.idempotency import KeyedWrite
 from resolvers.viewer import Viewer
 from schema.changes import ChangePublisher
 
@@ -16,6 +18,7 @@ class Context:
     viewer: Viewer
     loaders: Loaders
     changes: ChangePublisher
+    idempotency: KeyedWrite | None = None
 
 
 Info = strawberry.Info[Context, None]

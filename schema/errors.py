@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from resolvers.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from resolvers.idempotency import KeyInUse
 
 logger = logging.getLogger("storefront.errors")
 
@@ -33,6 +34,10 @@ SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 # What a client should wait before retrying an answer of SERVICE_UNAVAILABLE.
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry shortly."
+# An Idempotency-Key sent again with a different request (HTTP 400).
+IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+# Another request with the same Idempotency-Key won the race (HTTP 409).
+IDEMPOTENCY_KEY_IN_PROGRESS = "IDEMPOTENCY_KEY_IN_PROGRESS"
 
 # PostgreSQL's query_canceled: `statement_timeout` stopped the statement.
 _QUERY_CANCELED = "57014"
@@ -46,6 +51,7 @@ DOMAIN_ERROR_CODES: dict[type[DomainError], str] = {
     Unauthenticated: UNAUTHENTICATED,
     Forbidden: FORBIDDEN,
     NotFound: NOT_FOUND,
+    KeyInUse: IDEMPOTENCY_KEY_IN_PROGRESS,
 }
 
 MASKED_MESSAGE = "Internal server error"

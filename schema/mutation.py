@@ -3,6 +3,12 @@
 After each committed write the request's loaders are cleared (and primed with
 what was written), so fields read later in the same request see the new state,
 and the write's changes are published.
+
+Under an Idempotency-Key (`Context.idempotency`) the write records its key in
+its own transaction. When the key's write already committed (`replay`), the
+field answers with the recorded entity and writes nothing; it republishes the
+recorded changes, since the first request may have lost its connection before
+announcing them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import strawberry
 
 from resolvers import catalog_admin, ordering, reviewing
 from resolvers.changes import Changes
+from resolvers.errors import NotFound
 from schema.context import Info
 from schema.global_id import id_of_type
 from schema.types.catalog import Product
@@ -31,7 +38,23 @@ async def _committed(info: Info, loader_name: str, record: Any, changes: Changes
     loaders = info.context.loaders
     loaders.clear()
     getattr(loaders, loader_name).prime(record.id, record)
+    if info.context.idempotency is not None:
+        info.context.idempotency.done = True
     await info.context.changes.publish(changes)
+    return record
+
+
+async def _replayed(info: Info, loader_name: str) -> Any | None:
+    """The entity a committed write under this request's key recorded; None when the
+    write is to run."""
+    keyed = info.context.idempotency
+    if keyed is None or keyed.replay is None:
+        return None
+    record = await getattr(info.context.loaders, loader_name).load(keyed.replay.result_id)
+    if record is None:
+        raise NotFound("The entity this Idempotency-Key wrote no longer exists.")
+    keyed.done = True
+    await info.context.changes.publish(keyed.replay.changes)
     return record
 
 
@@ -42,6 +65,8 @@ class Mutation:
         "atomically."
     )
     async def place_order(self, info: Info, input: PlaceOrderInput) -> Order:
+        if (replayed := await _replayed(info, "order_by_id")) is not None:
+            return replayed
         lines = [
             (
                 id_of_type(line.product_id, "Product", field=f"input.lines[{i}].productId"),
@@ -50,16 +75,22 @@ class Mutation:
             for i, line in enumerate(input.lines)
         ]
         order, changes = await ordering.place_order(
-            sessionmaker=info.context.loaders.sessionmaker, viewer=info.context.viewer, lines=lines
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            lines=lines,
+            idempotency=info.context.idempotency,
         )
         return await _committed(info, "order_by_id", order, changes)
 
     @strawberry.mutation(description="The owner while PENDING or PAID, or an ADMIN.")
     async def cancel_order(self, info: Info, id: strawberry.ID) -> Order:
+        if (replayed := await _replayed(info, "order_by_id")) is not None:
+            return replayed
         order, changes = await ordering.cancel_order(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             order_id=id_of_type(id, "Order", field="id"),
+            idempotency=info.context.idempotency,
         )
         return await _committed(info, "order_by_id", order, changes)
 
@@ -67,11 +98,14 @@ class Mutation:
     async def update_order_status(
         self, info: Info, id: strawberry.ID, status: OrderStatus
     ) -> Order:
+        if (replayed := await _replayed(info, "order_by_id")) is not None:
+            return replayed
         order, changes = await ordering.update_order_status(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             order_id=id_of_type(id, "Order", field="id"),
             status=status.value,
+            idempotency=info.context.idempotency,
         )
         return await _committed(info, "order_by_id", order, changes)
 
@@ -79,17 +113,22 @@ class Mutation:
         description="Authenticated; at most one review per user and product (else BAD_USER_INPUT)."
     )
     async def add_review(self, info: Info, input: AddReviewInput) -> Review:
+        if (replayed := await _replayed(info, "review_by_id")) is not None:
+            return replayed
         review, changes = await reviewing.add_review(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             product_id=id_of_type(input.product_id, "Product", field="input.productId"),
             rating=input.rating,
             body=input.body,
+            idempotency=info.context.idempotency,
         )
         return await _committed(info, "review_by_id", review, changes)
 
     @strawberry.mutation(description="ADMIN only; sku must be unique (else BAD_USER_INPUT).")
     async def create_product(self, info: Info, input: CreateProductInput) -> Product:
+        if (replayed := await _replayed(info, "product_by_id")) is not None:
+            return replayed
         product, changes = await catalog_admin.create_product(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
@@ -98,6 +137,7 @@ class Mutation:
             description=input.description,
             price_cents=input.price_cents,
             category_id=id_of_type(input.category_id, "Category", field="input.categoryId"),
+            idempotency=info.context.idempotency,
         )
         return await _committed(info, "product_by_id", product, changes)
 
@@ -105,6 +145,8 @@ class Mutation:
     async def update_product(
         self, info: Info, id: strawberry.ID, input: UpdateProductInput
     ) -> Product:
+        if (replayed := await _replayed(info, "product_by_id")) is not None:
+            return replayed
         category_id = (
             None
             if input.category_id is None
@@ -121,5 +163,6 @@ class Mutation:
                 active=input.active,
                 category_id=category_id,
             ),
+            idempotency=info.context.idempotency,
         )
         return await _committed(info, "product_by_id", product, changes)

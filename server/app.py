@@ -179,6 +179,7 @@ def _cors(settings: Settings) -> list[Middleware]:
                 DRY_RUN_HEADER,
                 "Cache-Control",
                 "If-None-Match",
+                "Idempotency-Key",
             ],
             expose_headers=[
                 "X-Request-ID",
@@ -189,6 +190,7 @@ def _cors(settings: Settings) -> list[Middleware]:
                 "ETag",
                 "Age",
                 "X-Cache",
+                "Idempotent-Replayed",
             ],
             max_age=600,
         )

@@ -11,8 +11,9 @@ import click
 import uvicorn
 from sqlalchemy import func, select
 
-from models import User
+from models import User, utcnow
 from resolvers.errors import DomainError
+from resolvers.idempotency import purge_expired
 from resolvers.tokens import create_token, list_tokens, revoke_token
 from server.cli_persisted import persisted
 from server.database import create_engine, create_sessionmaker
@@ -199,6 +200,20 @@ def token_revoke(token_or_id: str) -> None:
             await engine.dispose()
 
     click.echo(f"Revoked token {_run(go)}.")
+
+
+@main.command("purge-idempotency-keys")
+def purge_idempotency_keys() -> None:
+    """Delete Idempotency-Key rows older than 24 h (run it daily, e.g. from cron)."""
+
+    async def go(settings: Settings) -> int:
+        engine = create_engine(settings)
+        try:
+            return await purge_expired(sessionmaker=create_sessionmaker(engine), now=utcnow())
+        finally:
+            await engine.dispose()
+
+    click.echo(f"Deleted {_run(go)} expired idempotency keys.")
 
 
 main.add_command(persisted)

@@ -74,6 +74,7 @@ from server.http_negotiation import (
     response_media_type,
     wants_graphiql,
 )
+from server.idempotency import Keyed, begin_keyed_write, refuse_keyed_batch
 from server.persisted_queries import PersistedQueries, PersistedQueryError, client_info
 from server.throttle import Throttle
 
@@ -178,6 +179,8 @@ async def graphql_endpoint(request: Request) -> Response:
     if isinstance(parsed, GraphQLRequest):
         outcome = await _operation(request, parsed, media_type, viewer)
         return _single_response(request, outcome, media_type)
+    if (keyed_batch := refuse_keyed_batch(request.headers)) is not None:
+        return Response(keyed_batch.body, keyed_batch.status, media_type=media_type)
     if any(not isinstance(entry, BadRequest) for entry in parsed):
         try:
             await viewer()  # one bad token fails the whole batch with 401
@@ -315,14 +318,28 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
         body = with_extensions(served.body, {"cost": bill.cost()})
         headers = cache_headers(served, now=caches.responses.clock())
         unavailable = served.produced is not None and served.produced.meta.get("unavailable")
-        status, extra = _status(unavailable=bool(unavailable))
+        status, extra = _status(200, unavailable=bool(unavailable))
         return Outcome(
             {}, status, bill.headers() | extra, bill.refund, body=body, cache_headers=headers
+        )
+    keyed = await begin_keyed_write(
+        request,
+        document=prepared.document,
+        operation=prepared.operation,
+        variables=prepared.variables,
+        viewer=viewer,
+    )
+    if keyed is not None and not isinstance(keyed, Keyed):  # refused, or a stored answer
+        bill.settle(price.requested)
+        body = keyed.content({"cost": bill.cost()})
+        return Outcome(
+            {}, keyed.status, {**bill.headers(), **keyed.headers}, bill.refund, body=body
         )
     context = Context(
         viewer=viewer,
         loaders=Loaders(sessionmaker=state.sessionmaker, dialect=state.dialect),
         changes=state.change_feed,
+        idempotency=None if keyed is None else keyed.write,
     )
     try:
         result = await executor.execute(
@@ -338,20 +355,26 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     bill.settle(actual)
     request_id: str | None = request.scope.get("state", {}).get("request_id")
     payload = _result_payload(result, request_id)
+    status, keyed_headers = (200, {}) if keyed is None else keyed.finish(payload)
     payload["extensions"] = {"cost": bill.cost()}
     headers = {} if caches is None else {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
-    status, extra = _status(unavailable=failed_for_infrastructure(result))
+    status, extra = _status(status, unavailable=failed_for_infrastructure(result))
+    after = bill.refund if keyed is None else keyed.then(bill.refund)
     return Outcome(
-        payload, status, bill.headers() | extra, after=bill.refund, cache_headers=headers
+        payload,
+        status,
+        {**bill.headers(), **keyed_headers, **extra},
+        after,
+        cache_headers=headers,
     )
 
 
-def _status(*, unavailable: bool) -> tuple[int, dict[str, str]]:
-    """An executed operation's status: 200, or 503 when the database could not answer
-    (its errors say SERVICE_UNAVAILABLE), so clients and proxies retry later."""
+def _status(status: int, *, unavailable: bool) -> tuple[int, dict[str, str]]:
+    """An executed operation's status: as given, or 503 when the database could not
+    answer (its errors say SERVICE_UNAVAILABLE), so clients and proxies retry later."""
     if unavailable:
         return 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return 200, {}
+    return status, {}
 
 
 async def _through_cache(request: Request, prepared: _Prepared, caches: Caches) -> Served:
