@@ -383,11 +383,24 @@ async def test_two_server_processes_sharing_redis_drain_one_bucket(
         {"ADMIN_RATE_LIMIT_RESTORE_RATE": "fast"},
         {"TRUSTED_PROXIES": "10.0.0.0/8, nonsense"},
         {"MAX_QUERY_COST": "0"},
+        {"REDIS_TIMEOUT_MS": "0"},
+        {"APQ_MAX_DOCUMENT_BYTES": "0"},
+        {"APQ_REGISTRATIONS_PER_CLIENT": "-1"},
+        {"APQ_REGISTRATION_WINDOW_SECONDS": "0"},
     ],
 )
 def test_bad_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(env)
+
+
+def test_redis_bounds_default_to_50_ms_and_the_cache_follows_redis_timeout_ms() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.redis_timeout_ms, defaults.cache_redis_timeout_ms) == (50, 50)
+    raised = Settings.from_env({"REDIS_TIMEOUT_MS": "80"})
+    assert (raised.redis_timeout_ms, raised.cache_redis_timeout_ms) == (80, 80)
+    own = Settings.from_env({"REDIS_TIMEOUT_MS": "80", "CACHE_REDIS_TIMEOUT_MS": "20"})
+    assert own.cache_redis_timeout_ms == 20
 
 
 def test_introspection_defaults_by_environment() -> None:
