@@ -3,11 +3,13 @@
 Two kinds of documents live in a `PersistedQueryStore`:
 
 - automatic persisted queries (APQ), registered by clients at run time under the
-  SHA-256 of their text, kept for a while (the store may expire or evict them);
+  SHA-256 of their text, kept for a while (the store may expire or evict them),
+  each client registering at most a quota of new documents per window;
 - trusted documents, imported by an operator from a build's manifest, kept under
   their manifest id until removed (never expired, never evicted).
 
 `server/persisted_store.py` implements the Protocol in process and in Redis.
+A store that cannot reach its backend raises PersistedQueryStoreUnavailable.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ class TrustedDocument:
             object.__setattr__(self, "sha256", sha256_hex(self.document))
 
 
+class PersistedQueryStoreUnavailable(Exception):
+    """The store cannot be reached (e.g. Redis is down, or slower than its bound).
+
+    The store has logged the outage; callers answer a lookup with a 503 and skip
+    writes the request does not depend on.
+    """
+
+
 class PersistedQueryStore(Protocol):
     """Where automatic persisted queries and trusted documents are kept.
 
@@ -48,8 +58,14 @@ class PersistedQueryStore(Protocol):
         """The text registered under `sha256`, None when unknown or expired."""
         ...
 
-    async def put_automatic(self, sha256: str, document: str) -> None:
-        """Register `document` under `sha256` (the caller has checked the hash)."""
+    async def put_automatic(self, sha256: str, document: str, *, registrant: str) -> bool:
+        """Register `document` under `sha256` (the caller has checked the hash) for
+        `registrant` (a client key, e.g. `ip:203.0.113.7`); whether it is now stored.
+
+        A document already stored is left as it is and costs no quota; a new one
+        counts against the registrant's quota for the current window, and is not
+        stored once that is spent.
+        """
         ...
 
     async def get_trusted(self, key: str) -> TrustedDocument | None:

@@ -52,7 +52,11 @@ class Bucket:
 
 
 class RateLimiterUnavailable(Exception):
-    """The buckets cannot be reached (e.g. Redis is down); callers let the request through."""
+    """The buckets cannot be reached (e.g. Redis is down, or slower than its bound).
+
+    The implementation has logged the outage; callers charge a fallback instead
+    (server/throttle.py keeps buckets in process until the store answers again).
+    """
 
 
 class RateLimiter(Protocol):

@@ -35,9 +35,13 @@ from server.manifest import load_manifest
 from server.persisted_queries import PersistedQueries, PersistedQueryMode
 from server.persisted_store import InMemoryPersistedQueryStore, RedisPersistedQueryStore
 from server.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
+from server.redis_guard import bounded_client
 from server.request_id import RequestIdMiddleware
 from server.settings import Settings
 from server.throttle import Throttle
+
+# Seconds the startup import of PERSISTED_QUERIES_MANIFEST may take Redis.
+IMPORT_TIMEOUT = 30.0
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -79,11 +83,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.auth_cache = AuthCache(
             ttl_seconds=settings.auth_cache_seconds, stale_seconds=settings.auth_stale_seconds
         )
-        redis = _redis(settings.redis_url) if settings.redis_url else None
+        redis = _redis(settings)
         app.state.redis = redis
         app.state.throttle = _throttle(settings, redis)
         app.state.auth_failures = AuthFailureThrottle(
             limiter=app.state.throttle.limiter,
+            fallback=app.state.throttle.fallback,
             policy=BucketPolicy(settings.auth_failure_limit, settings.auth_failure_restore_rate),
         )
         try:
@@ -114,15 +119,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
-def _redis(url: str) -> Redis:
-    # Bounded waits: a Redis that hangs must not hang every request with it.
-    return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+def _redis(settings: Settings) -> Redis | None:
+    """The client of the rate limiter and the persisted-query store: every socket wait
+    bounded by REDIS_TIMEOUT_MS, so a Redis that hangs cannot hang requests with it."""
+    if not settings.redis_url:
+        return None
+    return bounded_client(settings.redis_url, timeout=settings.redis_timeout_ms / 1000)
 
 
 def _throttle(settings: Settings, redis: Redis | None) -> Throttle:
-    limiter = None
-    if settings.rate_limit_enabled:
-        limiter = RedisRateLimiter(redis) if redis is not None else InMemoryRateLimiter()
+    limiter: RedisRateLimiter | InMemoryRateLimiter | None = None
+    if settings.rate_limit_enabled and redis is not None:
+        limiter = RedisRateLimiter(redis, timeout=settings.redis_timeout_ms / 1000)
+    elif settings.rate_limit_enabled:
+        limiter = InMemoryRateLimiter()
     return Throttle(
         limiter=limiter,
         policy=BucketPolicy(settings.rate_limit_maximum, settings.rate_limit_restore_rate),
@@ -137,26 +147,50 @@ async def _persisted_queries(
 ) -> PersistedQueries:
     """Persisted queries over Redis (shared) or in process; the startup manifest imported."""
     store: PersistedQueryStore
+    ttl, window = settings.apq_ttl_seconds, settings.apq_registration_window_seconds
+    per_client = settings.apq_registrations_per_client
     if redis is not None:
-        store = RedisPersistedQueryStore(redis, apq_ttl_seconds=settings.apq_ttl_seconds)
+        store = RedisPersistedQueryStore(
+            redis,
+            apq_ttl_seconds=ttl,
+            registrations_per_client=per_client,
+            registration_window_seconds=window,
+            timeout=settings.redis_timeout_ms / 1000,
+        )
     else:
         store = InMemoryPersistedQueryStore(
             max_entries=settings.apq_memory_entries,
             max_bytes=settings.apq_memory_bytes,
-            apq_ttl_seconds=settings.apq_ttl_seconds,
+            apq_ttl_seconds=ttl,
+            registrations_per_client=per_client,
+            registration_window_seconds=window,
         )
     if settings.persisted_queries_manifest:
         manifest = Path(settings.persisted_queries_manifest)
         documents = load_manifest(
             manifest, schema=executor.schema, max_cost=settings.max_query_cost
         )
-        await store.put_trusted(documents)
+        if redis is not None:
+            # A large manifest may take Redis longer than a request's bound: its own client.
+            importer = RedisPersistedQueryStore(
+                Redis.from_url(str(settings.redis_url)),
+                apq_ttl_seconds=ttl,
+                timeout=IMPORT_TIMEOUT,
+                owns_client=True,
+            )
+            try:
+                await importer.put_trusted(documents)
+            finally:
+                await importer.close()
+        else:
+            await store.put_trusted(documents)
     return PersistedQueries(
         executor=executor,
         store=store,
         mode=PersistedQueryMode(settings.persisted_queries),
         allow_admin=settings.trusted_documents_allow_admin,
         cache_size=settings.persisted_document_cache_size,
+        max_document_bytes=settings.apq_max_document_bytes,
     )
 
 

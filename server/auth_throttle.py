@@ -20,9 +20,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-
-from schema.rate_limit import BucketPolicy, RateLimiter, RateLimiterUnavailable
+from schema.rate_limit import Bucket, BucketPolicy, RateLimiter, RateLimiterUnavailable
+from server.rate_limiter import InMemoryRateLimiter
 
 KEY_PREFIX = "authfail:"
 
@@ -41,18 +40,22 @@ class AuthThrottled(Exception):
 class AuthFailureThrottle:
     """Buckets of failed authentications in `limiter` (None: not limited)."""
 
-    def __init__(self, *, limiter: RateLimiter | None, policy: BucketPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        limiter: RateLimiter | None,
+        policy: BucketPolicy,
+        fallback: RateLimiter | None = None,
+    ) -> None:
         self.limiter = limiter
+        self.fallback = fallback or InMemoryRateLimiter()
         self.policy = policy
 
     async def check(self, address: str) -> None:
         """AuthThrottled when `address` has no failure left to spend."""
         if self.limiter is None:
             return
-        try:
-            bucket = await self.limiter.reserve(KEY_PREFIX + address, 0, self.policy)
-        except RateLimiterUnavailable:
-            return  # the cost throttle logs the outage
+        bucket = await self._reserve(address, 0)
         if bucket.available < 1:
             raise AuthThrottled(bucket.retry_after(1))
 
@@ -60,5 +63,11 @@ class AuthFailureThrottle:
         """Counts a failed authentication of `address`."""
         if self.limiter is None:
             return
-        with contextlib.suppress(RateLimiterUnavailable):
-            await self.limiter.reserve(KEY_PREFIX + address, 1, self.policy)
+        await self._reserve(address, 1)
+
+    async def _reserve(self, address: str, amount: int) -> Bucket:
+        assert self.limiter is not None
+        try:
+            return await self.limiter.reserve(KEY_PREFIX + address, amount, self.policy)
+        except RateLimiterUnavailable:  # logged by the limiter: count in process meanwhile
+            return await self.fallback.reserve(KEY_PREFIX + address, amount, self.policy)

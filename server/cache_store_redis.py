@@ -19,42 +19,34 @@ type's generation instead. A response is stored by another script, which
 refuses it if one of its tags has a tombstone as new as the reader's snapshot.
 Nothing on the hot path scans keys.
 
-Fail-open: every call is bounded by `timeout` (give the store a client from
-`cache_redis_client`, whose every socket wait has that bound and which never
-retries); a call that fails or is late raises CacheUnavailable and logs a
-warning at most once a minute. A refused connection, or `FAILURES_TO_OPEN`
-failures in a row, keep this store away from Redis for `retry_after` seconds
-(one late answer alone may be the event loop's delay, not Redis's). An
-invalidation that cannot reach Redis is kept and replayed before this store
-serves anything again.
+Fail-open: every call goes through a `RedisGuard` (server/redis_guard.py): it
+is bounded by `timeout` (give the store a client from `bounded_client`), and a
+call that fails or is late raises CacheUnavailable; the guard's breaker keeps
+the store away from a sick Redis for `retry_after` seconds at a time and logs
+the outage at most once a minute. An invalidation that cannot reach Redis is
+kept and replayed before this store serves anything again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, RedisError
 
 from schema.result_cache import ALL_TYPES, CacheUnavailable, Snapshot, type_of_tag
+from server.redis_guard import RedisGuard
 
 logger = logging.getLogger("storefront.cache")
 
 NAMESPACE = "sf:v1:cache"
-OUTAGE_LOG_INTERVAL = 60.0
 META_TTL_MS = 7 * 24 * 3600 * 1000  # the clock and the generations
 MAX_TAG_MEMBERS = 1000
 MAX_PENDING_TAGS = 10_000
-FAILURES_TO_OPEN = 3
 
 # Bumps generations in the JSON of KEYS[1]. Shared by the scripts below.
 _BUMP = """
@@ -146,14 +138,6 @@ return 0
 """
 
 
-def cache_redis_client(url: str, *, timeout: float) -> Redis:
-    """A client for the cache alone: every connect and read bounded by `timeout`,
-    and no retries (the store fails open instead of waiting longer)."""
-    return Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
-    )
-
-
 def _frame(header: Mapping[str, Any], value: bytes) -> bytes:
     return orjson.dumps(header) + b"\n" + value
 
@@ -192,18 +176,21 @@ class RedisCacheStore:
         owns_client: bool = False,
     ) -> None:
         self.redis = redis
-        self.timeout = timeout
         self.tombstone_ttl = tombstone_ttl
-        self.retry_after = retry_after
+        self.guard = RedisGuard(
+            "result cache",
+            timeout=timeout,
+            retry_after=retry_after,
+            error=CacheUnavailable,
+            logger=logger,
+            fallback="bypassed, serving from the database",
+        )
         self.prefix = namespace + ":"
         self._owns_client = owns_client
         self._invalidate = redis.register_script(_INVALIDATE)
         self._invalidate_types = redis.register_script(_INVALIDATE_TYPES)
         self._put = redis.register_script(_PUT)
         self._unlock = redis.register_script(_UNLOCK)
-        self._down_until = 0.0
-        self._failures = 0
-        self._outage_logged_at = -OUTAGE_LOG_INTERVAL
         self._pending: set[str] = set()
         self._pending_types: set[str] = set()
 
@@ -355,30 +342,9 @@ class RedisCacheStore:
 
     @asynccontextmanager
     async def _bounded(self) -> AsyncIterator[None]:
-        """Runs the block against Redis within `timeout`, replaying pending
+        """Runs the block against Redis through the guard, replaying pending
         invalidations first; CacheUnavailable when Redis fails or is slow."""
-        if time.monotonic() < self._down_until:
-            raise CacheUnavailable("Redis is unavailable (retrying shortly)")
-        try:
-            # The client's socket timeouts answer first, and leave its connections
-            # clean; this bound only backs them up.
-            async with asyncio.timeout(2 * self.timeout):
-                if self._pending or self._pending_types:
-                    await self._flush_pending()
-                yield
-        except (RedisError, OSError, TimeoutError) as error:
-            self._failures += 1
-            if self._failures >= FAILURES_TO_OPEN or isinstance(error, ConnectionError):
-                self._down_until = time.monotonic() + self.retry_after
-            self._warn(error)
-            raise CacheUnavailable(str(error) or type(error).__name__) from error
-        self._failures = 0
-
-    def _warn(self, error: BaseException) -> None:
-        now = time.monotonic()
-        if now - self._outage_logged_at >= OUTAGE_LOG_INTERVAL:
-            self._outage_logged_at = now
-            logger.warning(
-                "result cache bypassed: Redis unavailable (%s); serving from the database",
-                str(error) or type(error).__name__,
-            )
+        async with self.guard.bounded():
+            if self._pending or self._pending_types:
+                await self._flush_pending()
+            yield

@@ -20,8 +20,9 @@ from graphql import GraphQLSchema
 
 from schema.cache_policy import CachePolicies
 from server.cache_store_memory import InMemoryCacheStore
-from server.cache_store_redis import RedisCacheStore, cache_redis_client
+from server.cache_store_redis import RedisCacheStore
 from server.entity_cache import StoreEntityCache
+from server.redis_guard import bounded_client
 from server.response_cache import ResponseCache
 from server.settings import Settings
 
@@ -52,7 +53,7 @@ def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
     if settings.redis_url:
         timeout = settings.cache_redis_timeout_ms / 1000
         store = RedisCacheStore(
-            cache_redis_client(settings.redis_url, timeout=timeout),
+            bounded_client(settings.redis_url, timeout=timeout),
             timeout=timeout,
             tombstone_ttl=tombstone_ttl,
             owns_client=True,

@@ -18,11 +18,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from schema import create_schema
+from schema.persisted import PersistedQueryStoreUnavailable
 from server.manifest import ManifestError, load_manifest
 from server.persisted_store import RedisPersistedQueryStore
 from server.settings import Settings
 
 T = TypeVar("T")
+
+# An operator's command may wait for Redis far longer than a request does.
+OPERATOR_TIMEOUT = 30.0
 
 
 @asynccontextmanager
@@ -34,7 +38,10 @@ async def _store(settings: Settings) -> AsyncIterator[RedisPersistedQueryStore]:
             " PERSISTED_QUERIES_MANIFEST=FILE instead."
         )
     store = RedisPersistedQueryStore(
-        Redis.from_url(settings.redis_url), apq_ttl_seconds=1, owns_client=True
+        Redis.from_url(settings.redis_url),
+        apq_ttl_seconds=1,
+        timeout=OPERATOR_TIMEOUT,
+        owns_client=True,
     )
     try:
         yield store
@@ -45,7 +52,7 @@ async def _store(settings: Settings) -> AsyncIterator[RedisPersistedQueryStore]:
 def _run(go: Callable[[Settings], Awaitable[T]]) -> T:
     try:
         return asyncio.run(go(Settings.from_env()))  # type: ignore[arg-type]
-    except RedisError as error:
+    except (RedisError, PersistedQueryStoreUnavailable) as error:
         raise click.ClickException(f"Redis: {error}") from None
 
 

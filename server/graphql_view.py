@@ -311,6 +311,9 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
             "extensions": {"cost": bill.cost()},
         }
         return Outcome(payload, 429, bill.headers())
+    # Only now, charged: an APQ registration costs what the query costs.
+    persisted: PersistedQueries = state.persisted_queries
+    await persisted.register(graphql_request, prepared.document, registrant=client)
     caches: Caches | None = state.caches
     if caches is not None and not is_mutation(prepared.operation):
         served = await _through_cache(request, prepared, caches)

@@ -14,13 +14,23 @@ Modes (setting PERSISTED_QUERIES):
     audit    as `apq`, and every document that is not trusted is counted and logged
     off      no persisted queries: a hash is PERSISTED_QUERY_NOT_SUPPORTED
 
+Resolving a request's document registers nothing: an APQ registration (hash
+with text) is stored by `register`, which the view calls only once the request
+was charged to its client's bucket, so storing costs what running costs and a
+refused request (429, 405...) stores nothing. What a client may make the store
+keep is bounded: a document over `max_document_bytes` runs but is not stored,
+and the store counts each client's new registrations against a quota per window.
+
 Example:
     persisted = PersistedQueries(executor=executor, store=store, mode=PersistedQueryMode.APQ)
     document = await persisted.document(graphql_request, viewer=viewer, client=client)
+    ...  # limits, price, charge the bucket
+    await persisted.register(graphql_request, document, registrant="ip:203.0.113.7")
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections import OrderedDict
@@ -29,12 +39,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from resolvers.viewer import Viewer
 from schema import Document, Executor
 from schema.errors import BAD_USER_INPUT
-from schema.persisted import PersistedQueryStore, TrustedDocument, sha256_hex
+from schema.persisted import (
+    PersistedQueryStore,
+    PersistedQueryStoreUnavailable,
+    TrustedDocument,
+    sha256_hex,
+)
 from server.graphql_request import GraphQLRequest
 
 logger = logging.getLogger("storefront.persisted")
@@ -51,6 +64,7 @@ NO_CACHE = {"Cache-Control": "private, no-cache, must-revalidate"}
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 _DOCUMENT_ID = re.compile(r"^[A-Za-z0-9_.:/+=-]{1,256}$")
+DEFAULT_MAX_DOCUMENT_BYTES = 20 * 1024
 
 
 class PersistedQueryMode(StrEnum):
@@ -126,11 +140,13 @@ class PersistedQueries:
         mode: PersistedQueryMode = PersistedQueryMode.APQ,
         allow_admin: bool = False,
         cache_size: int = 1000,
+        max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
     ) -> None:
         self.executor = executor
         self.store = store
         self.mode = mode
         self.allow_admin = allow_admin
+        self.max_document_bytes = max_document_bytes
         self._cache_size = cache_size
         self._documents: OrderedDict[str, Document] = OrderedDict()
 
@@ -149,13 +165,13 @@ class PersistedQueries:
         """The document to run. Raises PersistedQueryError, or RequestError when invalid.
 
         `viewer` is awaited only when the answer depends on it (trusted mode, admins).
-        A store that cannot be reached (Redis down) is a 503 PERSISTED_QUERY_STORE_UNAVAILABLE
-        when a hash must be looked up; registering and audit counting are skipped instead.
+        A store that cannot be reached (Redis down or hung) is a 503
+        PERSISTED_QUERY_STORE_UNAVAILABLE when a hash must be looked up; audit
+        counting is skipped instead. Nothing is registered here (see `register`).
         """
         try:
             return await self._document(request, viewer=viewer, client=client)
-        except (RedisError, OSError) as error:
-            logger.warning("persisted-query store unreachable: %s", error)
+        except PersistedQueryStoreUnavailable:  # logged by the store
             raise PersistedQueryError(
                 "The persisted-query store is unavailable; try again shortly.",
                 PERSISTED_QUERY_STORE_UNAVAILABLE,
@@ -191,21 +207,43 @@ class PersistedQueries:
             document = self._parse(_query(request))
         elif request.query is not None:
             document = self._parse(request.query)
-            if reference.is_sha256 and self._cached(reference.key) is None:
-                await self._best_effort(self.store.put_automatic(reference.key, request.query))
-            self._remember(document)
         else:
             document = await self._lookup(reference)
         if self.mode is PersistedQueryMode.AUDIT:
-            await self._best_effort(self._audit(request, document, client))
+            # A count the request does not depend on: skipped while the store is down.
+            with contextlib.suppress(PersistedQueryStoreUnavailable):
+                await self._audit(request, document, client)
         return document
 
-    async def _best_effort(self, write: Awaitable[Any]) -> None:
-        """A store write the request does not depend on: skipped, logged, when Redis is down."""
+    async def register(
+        self, request: GraphQLRequest, document: Document, *, registrant: str
+    ) -> None:
+        """Stores the APQ registration `request` carries (a hash with its text, whose
+        `document` is resolved), charged to `registrant` (the request's client key).
+
+        Call it only once the request was charged to its bucket. Best effort: it
+        raises nothing when the store is unavailable, and skips the write in modes
+        without APQ, when the hash is already known in this process, when the text
+        is over `max_document_bytes` (it ran, but the client keeps sending it), or
+        when the store refuses it (the registrant's quota is spent).
+        """
+        if self.mode not in (PersistedQueryMode.APQ, PersistedQueryMode.AUDIT):
+            return
+        query, sha256 = request.query, document.sha256
         try:
-            await write
-        except (RedisError, OSError) as error:
-            logger.warning("persisted-query store unreachable, write skipped: %s", error)
+            reference = reference_of(request)
+        except PersistedQueryError:  # document() refused it already
+            return
+        if query is None or reference is None or reference.key != sha256:
+            return  # not a registration: no hash, or an id that is not this text's
+        if self._cached(sha256) is not None or len(query.encode()) > self.max_document_bytes:
+            return
+        try:
+            stored = await self.store.put_automatic(sha256, query, registrant=registrant)
+        except PersistedQueryStoreUnavailable:  # logged by the store
+            return
+        if stored:
+            self._remember(document)
 
     async def _lookup(self, reference: _Reference) -> Document:
         cached = self._cached(reference.key) if reference.is_sha256 else None

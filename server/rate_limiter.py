@@ -5,10 +5,14 @@ reading a bucket first refills it by `restore_rate` per elapsed second, up to
 the maximum. Redis does that in one Lua script, so concurrent workers and
 instances cannot both spend the same cost, and it uses the Redis server's
 clock, so instances with skewed clocks agree. Every key expires once its bucket
-would be full again: a key that is gone is a full bucket.
+would be full again: a key that is gone is a full bucket. Each Redis call goes
+through a `RedisGuard` (server/redis_guard.py): bounded by `timeout`, and
+refused at once while its breaker is open; either way RateLimiterUnavailable,
+and the throttle charges in-process buckets instead.
 
 Example:
-    limiter = RedisRateLimiter(redis)   # or InMemoryRateLimiter()
+    limiter = RedisRateLimiter(bounded_client(url, timeout=0.05), timeout=0.05)
+    # or InMemoryRateLimiter()
     bucket = await limiter.reserve("ip:203.0.113.7", 120, BucketPolicy(2000, 100))
 """
 
@@ -19,9 +23,9 @@ import time
 from collections.abc import Callable
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from schema.rate_limit import Bucket, BucketPolicy, RateLimiterUnavailable
+from server.redis_guard import RedisGuard
 
 logger = logging.getLogger("storefront.rate_limit")
 
@@ -64,9 +68,24 @@ return {allowed, tostring(available)}
 class RedisRateLimiter:
     """Buckets in Redis under `sf:v1:ratelimit:<client>`, shared by every process."""
 
-    def __init__(self, redis: Redis, *, prefix: str = KEY_PREFIX) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        timeout: float = 0.05,
+        retry_after: float = 1.0,
+        prefix: str = KEY_PREFIX,
+    ) -> None:
         self.prefix = prefix
         self._script = redis.register_script(_SCRIPT)
+        self.guard = RedisGuard(
+            "rate limiting",
+            timeout=timeout,
+            retry_after=retry_after,
+            error=RateLimiterUnavailable,
+            logger=logger,
+            fallback="charging buckets kept in this process until it answers",
+        )
 
     async def reserve(self, client: str, cost: float, policy: BucketPolicy) -> Bucket:
         return await self._call(client, min(cost, policy.maximum), policy, "reserve")
@@ -75,13 +94,11 @@ class RedisRateLimiter:
         return await self._call(client, refund, policy, "settle")
 
     async def _call(self, client: str, amount: float, policy: BucketPolicy, mode: str) -> Bucket:
-        try:
+        async with self.guard.bounded():
             allowed, available = await self._script(
                 keys=[self.prefix + client],
                 args=[policy.maximum, policy.restore_rate, amount, mode],
             )
-        except (RedisError, OSError) as error:
-            raise RateLimiterUnavailable(str(error)) from error
         return Bucket(bool(allowed), float(available), policy)
 
 

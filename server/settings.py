@@ -95,6 +95,7 @@ class Settings:
     db_pool_pre_ping: bool = False
     db_echo: bool = False
     redis_url: str | None = None
+    redis_timeout_ms: int = 50
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -125,6 +126,9 @@ class Settings:
     trusted_documents_allow_admin: bool = False
     persisted_queries_manifest: str | None = None
     apq_ttl_seconds: int = 86_400
+    apq_max_document_bytes: int = 20 * 1024
+    apq_registrations_per_client: int = 100
+    apq_registration_window_seconds: int = 3600
     apq_memory_entries: int = 10_000
     apq_memory_bytes: int = 32 * 1024 * 1024
     persisted_document_cache_size: int = 1000
@@ -144,6 +148,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         environment = (env.get("ENVIRONMENT") or "development").lower()
+        redis_timeout_ms = _int(env, "REDIS_TIMEOUT_MS", 50)
         settings = cls(
             database_url=normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             db_pool_size=_int(env, "DB_POOL_SIZE", 20),
@@ -153,6 +158,7 @@ class Settings:
             db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", False),
             db_echo=_bool(env, "DB_ECHO", False),
             redis_url=env.get("REDIS_URL") or None,
+            redis_timeout_ms=redis_timeout_ms,
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
             log_level=(env.get("LOG_LEVEL") or "info").lower(),
@@ -181,6 +187,9 @@ class Settings:
             trusted_documents_allow_admin=_bool(env, "TRUSTED_DOCUMENTS_ALLOW_ADMIN", False),
             persisted_queries_manifest=env.get("PERSISTED_QUERIES_MANIFEST") or None,
             apq_ttl_seconds=_int(env, "APQ_TTL_SECONDS", 86_400),
+            apq_max_document_bytes=_int(env, "APQ_MAX_DOCUMENT_BYTES", 20 * 1024),
+            apq_registrations_per_client=_int(env, "APQ_REGISTRATIONS_PER_CLIENT", 100),
+            apq_registration_window_seconds=_int(env, "APQ_REGISTRATION_WINDOW_SECONDS", 3600),
             apq_memory_entries=_int(env, "APQ_MEMORY_ENTRIES", 10_000),
             apq_memory_bytes=_int(env, "APQ_MEMORY_BYTES", 32 * 1024 * 1024),
             persisted_document_cache_size=_int(env, "PERSISTED_DOCUMENT_CACHE_SIZE", 1000),
@@ -192,7 +201,7 @@ class Settings:
             ),
             cache_enabled=_bool(env, "CACHE_ENABLED", True),
             cache_memory_bytes=_int(env, "CACHE_MEMORY_BYTES", 64 * 1024 * 1024),
-            cache_redis_timeout_ms=_int(env, "CACHE_REDIS_TIMEOUT_MS", 50),
+            cache_redis_timeout_ms=_int(env, "CACHE_REDIS_TIMEOUT_MS", redis_timeout_ms),
             cache_stale_while_revalidate=_int(env, "CACHE_STALE_WHILE_REVALIDATE", 30),
             cache_stale_if_error=_int(env, "CACHE_STALE_IF_ERROR", 300),
             cache_lock_wait_ms=_int(env, "CACHE_LOCK_WAIT_MS", 1000),
@@ -208,6 +217,8 @@ class Settings:
             ("ADMIN_RATE_LIMIT_MAXIMUM", settings.admin_rate_limit_maximum),
             ("ADMIN_RATE_LIMIT_RESTORE_RATE", settings.admin_rate_limit_restore_rate),
             ("APQ_TTL_SECONDS", settings.apq_ttl_seconds),
+            ("APQ_MAX_DOCUMENT_BYTES", settings.apq_max_document_bytes),
+            ("APQ_REGISTRATION_WINDOW_SECONDS", settings.apq_registration_window_seconds),
             ("APQ_MEMORY_ENTRIES", settings.apq_memory_entries),
             ("APQ_MEMORY_BYTES", settings.apq_memory_bytes),
             ("PERSISTED_DOCUMENT_CACHE_SIZE", settings.persisted_document_cache_size),
@@ -218,10 +229,12 @@ class Settings:
             _positive(name, value)
         for name, value in (
             ("CACHE_MEMORY_BYTES", settings.cache_memory_bytes),
+            ("REDIS_TIMEOUT_MS", settings.redis_timeout_ms),
             ("CACHE_REDIS_TIMEOUT_MS", settings.cache_redis_timeout_ms),
         ):
             _positive(name, value)
         for name, value in (
+            ("APQ_REGISTRATIONS_PER_CLIENT", settings.apq_registrations_per_client),
             ("CACHE_STALE_WHILE_REVALIDATE", settings.cache_stale_while_revalidate),
             ("CACHE_STALE_IF_ERROR", settings.cache_stale_if_error),
             ("CACHE_LOCK_WAIT_MS", settings.cache_lock_wait_ms),

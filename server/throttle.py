@@ -7,9 +7,10 @@ refund leaves it, so a shared store costs one round trip of latency, not two. Th
 answer carries
 `extensions.cost` (GitHub's and Shopify's shape) and the `RateLimit-Limit`,
 `RateLimit-Remaining` and `RateLimit-Reset` headers; a refusal carries
-`Retry-After`. When the buckets cannot be reached the request goes through
-uncharged (and the outage is logged): rate limiting protects the service, it
-must not take it down.
+`Retry-After`. When the shared buckets cannot be reached (Redis down or hung,
+their store's breaker open) the operation is charged to buckets kept in this
+process instead, until the store answers again: rate limiting still holds, per
+process, and an outage of Redis does not take the service down with it.
 
 Example:
     bill = await throttle.reserve(client="user:42", viewer=viewer, requested=851)
@@ -21,25 +22,20 @@ Example:
 
 from __future__ import annotations
 
-import logging
-import time
+import contextlib
 from dataclasses import dataclass, replace
 
 from resolvers.viewer import Viewer
 from schema.rate_limit import Bucket, BucketPolicy, RateLimiter, RateLimiterUnavailable
-
-logger = logging.getLogger("storefront.rate_limit")
-
-# An unreachable store is logged at most this often, not on every request.
-OUTAGE_LOG_INTERVAL = 60.0
+from server.rate_limiter import InMemoryRateLimiter
 
 
 @dataclass(slots=True)
 class Bill:
     """One operation's charge: what it requested, and its client's bucket (None when
-    rate limiting is off or its store is unreachable)."""
+    rate limiting is off) in `limiter`, the store that holds it."""
 
-    throttle: Throttle
+    limiter: RateLimiter | None
     client: str
     requested: int
     policy: BucketPolicy
@@ -68,8 +64,10 @@ class Bill:
 
     async def refund(self) -> None:
         """Sends the refund to the buckets' store (after the answer, as a background task)."""
-        if self.refund_amount:
-            await self.throttle.settle(self, self.refund_amount)
+        if self.refund_amount and self.limiter is not None:
+            # Where it was reserved: a refund must not land in the other store.
+            with contextlib.suppress(RateLimiterUnavailable):
+                await self.limiter.settle(self.client, self.refund_amount, self.policy)
 
     def cost(self) -> dict[str, object]:
         """The `extensions.cost` of the answer."""
@@ -107,15 +105,21 @@ class Bill:
 
 
 class Throttle:
-    """Reserves and settles operations' costs in `limiter` (None: rate limiting off)."""
+    """Reserves and settles operations' costs in `limiter` (None: rate limiting off),
+    or in `fallback` (in process) while `limiter` cannot be reached."""
 
     def __init__(
-        self, *, limiter: RateLimiter | None, policy: BucketPolicy, admin_policy: BucketPolicy
+        self,
+        *,
+        limiter: RateLimiter | None,
+        policy: BucketPolicy,
+        admin_policy: BucketPolicy,
+        fallback: RateLimiter | None = None,
     ) -> None:
         self.limiter = limiter
+        self.fallback = fallback or InMemoryRateLimiter()
         self.policy = policy
         self.admin_policy = admin_policy
-        self._outage_logged_at = -OUTAGE_LOG_INTERVAL
 
     async def reserve(self, *, client: str, viewer: Viewer, requested: int) -> Bill:
         """The bill of an operation about to run; `refused` when its client cannot afford it."""
@@ -128,24 +132,11 @@ class Throttle:
     async def _open(self, client: str, viewer: Viewer, requested: int, take: int) -> Bill:
         policy = self.admin_policy if viewer.is_admin else self.policy
         take = min(take, policy.maximum)  # as the store takes it
-        bucket = None
-        if self.limiter is not None:
+        limiter, bucket = self.limiter, None
+        if limiter is not None:
             try:
-                bucket = await self.limiter.reserve(client, take, policy)
-            except RateLimiterUnavailable as error:
-                self._outage(error)
-        return Bill(self, client, requested, policy, bucket, reserved=take)
-
-    async def settle(self, bill: Bill, refund: int) -> Bucket | None:
-        assert self.limiter is not None
-        try:
-            return await self.limiter.settle(bill.client, refund, bill.policy)
-        except RateLimiterUnavailable as error:
-            self._outage(error)
-            return None
-
-    def _outage(self, error: RateLimiterUnavailable) -> None:
-        now = time.monotonic()
-        if now - self._outage_logged_at >= OUTAGE_LOG_INTERVAL:
-            self._outage_logged_at = now
-            logger.warning("rate limiting skipped: buckets unreachable (%s)", error)
+                bucket = await limiter.reserve(client, take, policy)
+            except RateLimiterUnavailable:  # logged by the limiter
+                limiter = self.fallback
+                bucket = await limiter.reserve(client, take, policy)
+        return Bill(limiter, client, requested, policy, bucket, reserved=take)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import signal
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,7 +45,7 @@ def _free_port() -> int:
 
 
 class RedisProcess:
-    """A `redis-server` of the test's own, which it may stop and start again."""
+    """A `redis-server` of the test's own, which it may stop, freeze and start again."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -76,6 +77,15 @@ class RedisProcess:
             raise RuntimeError("redis-server did not start")
         finally:
             await client.aclose()
+
+    def pause(self) -> None:
+        """Freezes the server (SIGSTOP): connections are still accepted, nothing answers."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     async def stop(self) -> None:
         if self.process is not None:

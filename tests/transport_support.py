@@ -31,7 +31,8 @@ async def store_env(store: str) -> AsyncIterator[dict[str, str]]:
     client = Redis.from_url(url)
     await clear_persisted(client)
     try:
-        yield {"REDIS_URL": url}
+        # A second, not 50 ms: a loaded test machine can be that late by itself.
+        yield {"REDIS_URL": url, "REDIS_TIMEOUT_MS": "1000"}
     finally:
         await clear_persisted(client)
         await client.aclose()

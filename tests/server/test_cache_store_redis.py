@@ -14,7 +14,8 @@ from redis.asyncio import Redis
 
 from schema.result_cache import CacheUnavailable
 from server import cache_store_redis
-from server.cache_store_redis import RedisCacheStore, cache_redis_client
+from server.cache_store_redis import RedisCacheStore
+from server.redis_guard import FAILURES_TO_OPEN, bounded_client
 from tests.cache_support import RedisProcess, delete_namespace, redis_process, unique_namespace
 from tests.redis_support import require_redis_url
 
@@ -108,7 +109,7 @@ async def test_a_huge_tag_is_invalidated_in_constant_time_by_its_type_generation
 async def test_an_unreachable_redis_fails_open_fast_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = cache_redis_client("redis://127.0.0.1:1/0", timeout=0.05)
+    client = bounded_client("redis://127.0.0.1:1/0", timeout=0.05)
     store = RedisCacheStore(client, timeout=0.05, retry_after=0.0)
     caplog.set_level(logging.WARNING, logger="storefront.cache")
     started = time.monotonic()
@@ -119,7 +120,7 @@ async def test_an_unreachable_redis_fails_open_fast_and_warns_once(
     await store.invalidate(["Product:1"])  # kept for later, never raised
 
     assert time.monotonic() - started < 1
-    assert len([r for r in caplog.records if "result cache bypassed" in r.message]) == 1
+    assert len([r for r in caplog.records if "result cache: Redis unavailable" in r.message]) == 1
     await client.aclose()
 
 
@@ -132,7 +133,7 @@ async def test_a_redis_slower_than_the_bound_fails_open() -> None:
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = cache_redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.05)
+    client = bounded_client(f"redis://127.0.0.1:{port}/0", timeout=0.05)
     store = RedisCacheStore(client, timeout=0.05)
     started = time.monotonic()
 
@@ -154,11 +155,11 @@ async def test_one_late_answer_does_not_keep_the_store_away_but_several_do() -> 
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = cache_redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.05)
+    client = bounded_client(f"redis://127.0.0.1:{port}/0", timeout=0.05)
     store = RedisCacheStore(client, timeout=0.05, retry_after=60)
 
     waits = []
-    for _ in range(cache_store_redis.FAILURES_TO_OPEN + 1):
+    for _ in range(FAILURES_TO_OPEN + 1):
         started = time.monotonic()
         with pytest.raises(CacheUnavailable):
             await store.get(["k"])
@@ -180,7 +181,7 @@ async def own_redis(tmp_path: Path) -> AsyncIterator[RedisProcess]:
 async def test_an_invalidation_redis_missed_is_replayed_before_serving_again(
     own_redis: RedisProcess,
 ) -> None:
-    client = cache_redis_client(own_redis.url, timeout=0.05)
+    client = bounded_client(own_redis.url, timeout=0.05)
     admin = Redis.from_url(own_redis.url)
     store = RedisCacheStore(client, timeout=0.05, retry_after=0.2)
     since = await store.snapshot()
@@ -200,7 +201,7 @@ async def test_an_invalidation_redis_missed_is_replayed_before_serving_again(
 
 
 async def test_the_store_resumes_on_its_own_when_redis_returns(own_redis: RedisProcess) -> None:
-    client = cache_redis_client(own_redis.url, timeout=0.2)
+    client = bounded_client(own_redis.url, timeout=0.2)
     store = RedisCacheStore(client, timeout=0.2, retry_after=0.1)
     await store.snapshot()
 

@@ -26,9 +26,10 @@ async def test_100_000_random_registrations_stay_within_the_store_bounds() -> No
     store = InMemoryPersistedQueryStore(max_entries=10_000, max_bytes=1024 * 1024)
     before = rss_kb()
 
-    for _ in range(100_000):
+    for i in range(100_000):
         query = random_query() + " " * secrets.randbelow(200)
-        await store.put_automatic(sha256_hex(query), query)
+        # 1000 clients, each within its quota of 100 new documents per window.
+        await store.put_automatic(sha256_hex(query), query, registrant=f"ip:{i % 1000}")
 
     assert len(store) <= 10_000
     assert store.automatic_bytes <= 1024 * 1024
@@ -36,7 +37,11 @@ async def test_100_000_random_registrations_stay_within_the_store_bounds() -> No
 
 
 async def test_registrations_through_http_keep_every_cache_bounded(db: Database) -> None:
-    env = {"APQ_MEMORY_ENTRIES": "50", "PERSISTED_DOCUMENT_CACHE_SIZE": "20"}
+    env = {
+        "APQ_MEMORY_ENTRIES": "50",
+        "PERSISTED_DOCUMENT_CACHE_SIZE": "20",
+        "APQ_REGISTRATIONS_PER_CLIENT": "1000",
+    }
     async with app_api(db, env) as api:
         for _ in range(300):
             response = await api.client.post("/graphql", json=register(random_query()))

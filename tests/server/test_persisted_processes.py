@@ -30,7 +30,7 @@ async def shared_env(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     await upgrade(database_url)
     client = Redis.from_url(redis_url)
     await clear_persisted(client)
-    yield {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    yield {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_TIMEOUT_MS": "1000"}
     await clear_persisted(client)
     await client.aclose()
 

@@ -1,12 +1,13 @@
-"""When the persisted-query store (Redis) is down: lookups are a 503 with a code,
-registration and audit counting are skipped, plain queries still run."""
+"""When the persisted-query store (Redis) is down or hung: lookups are a quick 503 with a
+code, registration and audit counting are skipped, plain queries still run."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import AsyncIterator
 
 import pytest
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from resolvers.viewer import ANONYMOUS, Viewer
 from schema import Executor, create_schema
@@ -18,30 +19,45 @@ from server.persisted_queries import (
     PersistedQueryError,
     PersistedQueryMode,
 )
+from server.persisted_store import RedisPersistedQueryStore
+from server.redis_guard import bounded_client
 
 QUERY = "{ categories { name } }"
 
 
-class DownStore:
-    """Every call fails as redis-py does when the server is unreachable."""
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A port that accepts connections and never answers: a frozen Redis."""
 
-    def __getattr__(self, name: str) -> Any:
-        async def fail(*_args: Any, **_kwargs: Any) -> Any:
-            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379.")
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.read(-1)
+        finally:
+            writer.close()
 
-        return fail
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+@pytest.fixture(params=["refused", "hung"])
+async def down_store(
+    request: pytest.FixtureRequest, silent_port: int
+) -> AsyncIterator[RedisPersistedQueryStore]:
+    """The Redis store over a Redis that refuses connections, or that never answers."""
+    port = 1 if request.param == "refused" else silent_port
+    client = bounded_client(f"redis://127.0.0.1:{port}/0", timeout=0.05)
+    yield RedisPersistedQueryStore(client, apq_ttl_seconds=60, timeout=0.05)
+    await client.aclose()
 
 
 async def _viewer() -> Viewer:
     return ANONYMOUS
 
 
-def _persisted(mode: PersistedQueryMode) -> PersistedQueries:
-    return PersistedQueries(
-        executor=Executor(create_schema()._schema),
-        store=DownStore(),
-        mode=mode,  # type: ignore[arg-type]
-    )
+def _persisted(mode: PersistedQueryMode, store: RedisPersistedQueryStore) -> PersistedQueries:
+    return PersistedQueries(executor=Executor(create_schema()._schema), store=store, mode=mode)
 
 
 def _request(query: str | None, sha: str | None) -> GraphQLRequest:
@@ -50,18 +66,31 @@ def _request(query: str | None, sha: str | None) -> GraphQLRequest:
 
 
 @pytest.mark.parametrize("mode", [PersistedQueryMode.APQ, PersistedQueryMode.TRUSTED])
-async def test_a_hash_lookup_is_503_with_its_code(mode: PersistedQueryMode) -> None:
-    with pytest.raises(PersistedQueryError) as raised:
-        await _persisted(mode).document(_request(None, sha256_hex(QUERY)), viewer=_viewer)
-    assert raised.value.status == 503
-    assert raised.value.code == PERSISTED_QUERY_STORE_UNAVAILABLE
+async def test_a_hash_lookup_is_a_quick_503_with_its_code(
+    mode: PersistedQueryMode, down_store: RedisPersistedQueryStore
+) -> None:
+    persisted = _persisted(mode, down_store)
+    waits = []
+    for _ in range(5):
+        started = time.monotonic()
+        with pytest.raises(PersistedQueryError) as raised:
+            await persisted.document(_request(None, sha256_hex(QUERY)), viewer=_viewer)
+        waits.append(time.monotonic() - started)
+        assert raised.value.status == 503
+        assert raised.value.code == PERSISTED_QUERY_STORE_UNAVAILABLE
+
+    assert max(waits) < 0.5  # each within the bound (x2, and a loaded machine's slack)
+    assert waits[-1] < 0.01  # then the breaker is open: Redis is not asked at all
 
 
 @pytest.mark.parametrize("mode", [PersistedQueryMode.APQ, PersistedQueryMode.AUDIT])
 async def test_registration_and_audit_are_skipped_and_the_query_runs(
-    mode: PersistedQueryMode,
+    mode: PersistedQueryMode, down_store: RedisPersistedQueryStore
 ) -> None:
-    persisted = _persisted(mode)
-    with_hash = await persisted.document(_request(QUERY, sha256_hex(QUERY)), viewer=_viewer)
+    persisted = _persisted(mode, down_store)
+    registration = _request(QUERY, sha256_hex(QUERY))
+    with_hash = await persisted.document(registration, viewer=_viewer)
+    await persisted.register(registration, with_hash, registrant="ip:203.0.113.7")  # no raise
     plain = await persisted.document(_request(QUERY, None), viewer=_viewer)
     assert with_hash.sha256 == plain.sha256 == sha256_hex(QUERY)
+    assert persisted.cached_documents == 0  # not registered, so not known in process

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from schema.rate_limit import Bucket, BucketPolicy, RateLimiter
+from schema.rate_limit import Bucket, BucketPolicy, RateLimiter, RateLimiterUnavailable
 from server.rate_limiter import KEY_PREFIX, InMemoryRateLimiter, RedisRateLimiter
 from server.settings import Settings, SettingsError
 from tests.conftest import Database
@@ -47,7 +47,7 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     redis = Redis.from_url(request.getfixturevalue("redis_url"))
     prefix = f"sf:test:{uuid.uuid4().hex}:"
     try:
-        yield RedisRateLimiter(redis, prefix=prefix)
+        yield RedisRateLimiter(redis, prefix=prefix, timeout=1.0)
     finally:
         await _delete_keys(redis, prefix)
         await redis.aclose()
@@ -150,7 +150,7 @@ async def test_in_memory_forgets_full_buckets_first() -> None:
 
 async def test_redis_reservations_are_atomic(redis: Any) -> None:
     prefix = f"sf:test:{uuid.uuid4().hex}:"
-    limiters = [RedisRateLimiter(redis, prefix=prefix) for _ in range(4)]
+    limiters = [RedisRateLimiter(redis, prefix=prefix, timeout=1.0) for _ in range(4)]
     try:
         buckets = await asyncio.gather(*(limiters[i % 4].reserve("a", 10, SLOW) for i in range(40)))
         assert sum(bucket.allowed for bucket in buckets) == 10
@@ -160,7 +160,7 @@ async def test_redis_reservations_are_atomic(redis: Any) -> None:
 
 async def test_redis_keys_are_namespaced_and_expire(redis: Any) -> None:
     client = f"ip:test-{uuid.uuid4().hex}"
-    limiter = RedisRateLimiter(redis)
+    limiter = RedisRateLimiter(redis, timeout=1.0)
     try:
         await limiter.reserve(client, 50, BucketPolicy(maximum=100, restore_rate=10))
         key = KEY_PREFIX + client
@@ -170,13 +170,43 @@ async def test_redis_keys_are_namespaced_and_expire(redis: Any) -> None:
         await redis.delete(KEY_PREFIX + client)
 
 
-async def test_redis_outage_lets_requests_through(db: Database) -> None:
-    async with serve(db, REDIS_URL="redis://127.0.0.1:1/0") as api:
-        response = await api.post(TWO)
-        assert response.status_code == 200
-        assert response.json()["data"] == {"products": {"totalCount": 0}}
-        assert "throttleStatus" not in response.json()["extensions"]["cost"]
-        assert "ratelimit-limit" not in response.headers
+async def test_a_redis_outage_charges_buckets_in_process(db: Database) -> None:
+    env = {"RATE_LIMIT_MAXIMUM": "4", "RATE_LIMIT_RESTORE_RATE": "0.01"}
+    async with serve(db, REDIS_URL="redis://127.0.0.1:1/0", **env) as api:
+        first, second, third = [await api.post(TWO) for _ in range(3)]
+
+        assert first.status_code == second.status_code == 200
+        assert first.json()["data"] == {"products": {"totalCount": 0}}
+        assert first.json()["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 2
+        assert second.headers["ratelimit-remaining"] == "0"
+        assert third.status_code == 429  # still limited, by this process alone
+        assert third.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+async def test_a_bill_settles_where_it_was_reserved() -> None:
+    """A refund for a reservation made in the fallback goes back to the fallback, even
+    once the shared store answers again (and the other way round)."""
+    from resolvers.viewer import ANONYMOUS
+    from server.throttle import Throttle
+
+    class Flaky(InMemoryRateLimiter):
+        down = True
+
+        async def reserve(self, client: str, cost: float, policy: BucketPolicy) -> Bucket:
+            if self.down:
+                raise RateLimiterUnavailable("down")
+            return await super().reserve(client, cost, policy)
+
+    shared, fallback = Flaky(), InMemoryRateLimiter()
+    throttle = Throttle(limiter=shared, policy=SLOW, admin_policy=SLOW, fallback=fallback)
+    bill = await throttle.reserve(client="c", viewer=ANONYMOUS, requested=30)
+    assert bill.limiter is fallback
+    shared.down = False
+    bill.settle(10)
+    await bill.refund()
+
+    assert (await fallback.reserve("c", 0, SLOW)).available == pytest.approx(90, abs=0.01)
+    assert (await shared.reserve("c", 0, SLOW)).available == pytest.approx(100, abs=0.01)
 
 
 # Over HTTP ---------------------------------------------------------------------------
@@ -259,6 +289,7 @@ async def test_two_apps_sharing_redis_drain_one_bucket(db: Database, redis_url: 
     ip = _forwarded_ip()
     env = {
         "REDIS_URL": redis_url,
+        "REDIS_TIMEOUT_MS": "1000",
         "TRUSTED_PROXIES": "127.0.0.1",
         "RATE_LIMIT_MAXIMUM": "10",
         "RATE_LIMIT_RESTORE_RATE": "0.01",
@@ -321,6 +352,7 @@ async def test_two_server_processes_sharing_redis_drain_one_bucket(
     env = {
         "DATABASE_URL": db.url,
         "REDIS_URL": redis_url,
+        "REDIS_TIMEOUT_MS": "1000",
         "TRUSTED_PROXIES": "127.0.0.1",
         "RATE_LIMIT_MAXIMUM": "10",
         "RATE_LIMIT_RESTORE_RATE": "0.01",
@@ -351,11 +383,24 @@ async def test_two_server_processes_sharing_redis_drain_one_bucket(
         {"ADMIN_RATE_LIMIT_RESTORE_RATE": "fast"},
         {"TRUSTED_PROXIES": "10.0.0.0/8, nonsense"},
         {"MAX_QUERY_COST": "0"},
+        {"REDIS_TIMEOUT_MS": "0"},
+        {"APQ_MAX_DOCUMENT_BYTES": "0"},
+        {"APQ_REGISTRATIONS_PER_CLIENT": "-1"},
+        {"APQ_REGISTRATION_WINDOW_SECONDS": "0"},
     ],
 )
 def test_bad_settings_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env(env)
+
+
+def test_redis_bounds_default_to_50_ms_and_the_cache_follows_redis_timeout_ms() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.redis_timeout_ms, defaults.cache_redis_timeout_ms) == (50, 50)
+    raised = Settings.from_env({"REDIS_TIMEOUT_MS": "80"})
+    assert (raised.redis_timeout_ms, raised.cache_redis_timeout_ms) == (80, 80)
+    own = Settings.from_env({"REDIS_TIMEOUT_MS": "80", "CACHE_REDIS_TIMEOUT_MS": "20"})
+    assert own.cache_redis_timeout_ms == 20
 
 
 def test_introspection_defaults_by_environment() -> None:
