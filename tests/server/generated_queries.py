@@ -47,6 +47,8 @@ ID_RANGES = {
 }
 INT_EDGES = (0, 1, -1, 2, 5, 10, 20, 99, 100, 101, 1000, 1001, 5000, 5001)
 INT_EXTREMES = (2**31 - 1, -(2**31), 2**31, 2**53, 2**63 - 1, 2**63, -(2**63), 2**64)
+# Deeper than Python's recursion limit: JSON decoders and encoders give up here.
+DEEP = 2000
 
 
 def _b64(raw: str) -> str:
@@ -54,10 +56,12 @@ def _b64(raw: str) -> str:
 
 
 def global_ids() -> st.SearchStrategy[str]:
+    # Mostly the first few rows (the admin is User 1, the customer User 2), so that
+    # siblings often load the same row and share a loader future.
     real = st.sampled_from(sorted(ID_RANGES)).flatmap(
-        lambda type_name: st.integers(1, ID_RANGES[type_name] + 2).map(
-            lambda id_: to_global_id(type_name, id_)
-        )
+        lambda type_name: st.one_of(
+            st.integers(1, 4), st.integers(1, ID_RANGES[type_name] + 2)
+        ).map(lambda id_: to_global_id(type_name, id_))
     )
     forged = st.sampled_from(
         [
@@ -95,7 +99,16 @@ def cursors() -> st.SearchStrategy[str]:
     )
     shaped = positions.map(lambda p: _b64(json.dumps(list(p))))
     junk = st.one_of(
-        st.sampled_from([_b64("[]"), _b64("{}"), _b64("null"), _b64('"x"'), _b64("[1,2,3,4]")]),
+        st.sampled_from(
+            [
+                _b64("[]"),
+                _b64("{}"),
+                _b64("null"),
+                _b64('"x"'),
+                _b64("[1,2,3,4]"),
+                _b64("[" * DEEP + "]" * DEEP),
+            ]
+        ),
         st.binary(max_size=20).map(lambda b: base64.urlsafe_b64encode(b).decode()),
     )
     return st.one_of(shaped, junk)
@@ -213,17 +226,40 @@ def documents(schema: graphql.GraphQLSchema) -> st.SearchStrategy[Document]:
     assert schema.query_type is not None
     # One strategy per root field, drawn uniformly: left to itself hypothesis-graphql
     # favours the fields with the largest types (node, nodes) and rarely picks `order`.
+    # `products` has three shares: most of the arguments (filter, sort) are there.
+    names = [*schema.query_type.fields, "products", "products"]
     roots = st.one_of(
-        *(
-            strategies.queries(schema, fields=[name], custom_scalars=scalars)
-            for name in schema.query_type.fields
-        )
+        *(strategies.queries(schema, fields=[name], custom_scalars=scalars) for name in names)
     )
-    valid = st.lists(roots, min_size=1, max_size=3)
+    valid = st.lists(roots, min_size=1, max_size=4)
     merged = valid.map(merge_with_aliases)
     invalid = strategies.queries(schema, custom_scalars=scalars, mode=Mode.NEGATIVE)
     return st.one_of(
         merged.map(lambda query: (query, None)),
         merged.map(lambda query: with_variables(schema, query)),
+        st.tuples(merged.map(lambda query: with_variables(schema, query)), unused_values()).map(
+            lambda pair: (pair[0][0], {**(pair[0][1] or {}), "unused": pair[1]})
+        ),
         invalid.map(lambda query: (query, None)),
     )
+
+
+def unused_values() -> st.SearchStrategy[Any]:
+    """A variable the document does not declare: any JSON, sometimes nested very deep."""
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda children: (
+            st.lists(children, max_size=3)
+            | st.dictionaries(st.text(max_size=3), children, max_size=3)
+        ),
+        max_leaves=8,
+    )
+    # 300 levels: past orjson's limit of 254, short of the test client's own recursion limit.
+    return st.one_of(json_values, st.sampled_from([10, 300]).map(_nested))
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value

@@ -8,6 +8,7 @@ issue item it belongs to.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,19 @@ import pytest
 from tests.server.test_property import Served, check, send, served
 
 __all__ = ["served"]
+
+
+def _deep_cursor(depth: int = 2000) -> str:
+    """A cursor that decodes to JSON nested deeper than Python's recursion limit."""
+    raw = ("[" * depth + "]" * depth).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _nested(depth: int) -> Any:
+    value: Any = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,20 @@ CASES = {
           a: user(id: "VXNlcjo0") { reviews(first: 101) { totalCount } r2: reviews { totalCount } }
           b: user(id: "VXNlcjo0") { reviews { totalCount } }
         }""",
+    ),
+    # Issue 9, item 6: a cursor that decodes to deeply nested JSON; json.loads
+    # raises RecursionError, which the cursor decoder does not expect.
+    "deep-cursor": Shrunk(
+        role="anonymous", query=f'{{ products(after: "{_deep_cursor()}") {{ totalCount }} }}'
+    ),
+    "deep-cursor-own-orders": Shrunk(
+        role="customer",
+        query=f'{{ orders(first: 100, after: "{_deep_cursor()}") {{ totalCount }} }}',
+    ),
+    # Issue 9, item 6: an undeclared variable 300 levels deep; orjson refuses it
+    # while the result cache builds its key (server/cached_response.py).
+    "deep-unused-variable": Shrunk(
+        role="anonymous", query="{ __typename }", variables={"unused": _nested(300)}
     ),
 }
 
