@@ -131,6 +131,9 @@ def _explain(error: BaseException) -> str | None:
             f"cannot connect to PostgreSQL at {database_target().address} ({reason}):"
             " is PostgreSQL running? (DATABASE_URL)"
         )
+    if isinstance(error, OSError) and error.filename is not None:
+        # e.g. the folder of a SQLite DATABASE_URL that cannot be created
+        return f"{error.filename}: {error.strerror or error}"
     if module == "sqlalchemy" and type(error).__name__ in {"NoSuchModuleError", "ArgumentError"}:
         return f"DATABASE_URL is not usable: {_first_line(error)}"
     return None
@@ -172,7 +175,11 @@ def _sqlite(error: BaseException) -> str:
     if text.startswith("no such table"):
         return _NOT_MIGRATED
     if "unable to open database file" in text:
-        return f"cannot open the SQLite database {database_target().path!r}: {text} (DATABASE_URL)"
+        from server.settings import DEFAULT_DATABASE_URL
+
+        url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+        path = url.split(":///", 1)[-1]
+        return f"cannot open the SQLite database {path!r}: {text} (DATABASE_URL)"
     return f"SQLite: {text}"
 
 

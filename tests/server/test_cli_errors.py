@@ -206,3 +206,10 @@ def test_serve_without_its_database_starts_and_reports_not_ready(closed_port_url
     warning = stderr.splitlines()[0]
     assert warning.startswith("Warning: cannot connect to PostgreSQL at 127.0.0.1:")
     assert "/health answers 503" in warning
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_named() -> None:
+    opened = cli("migrate", env={"DATABASE_URL": "sqlite:////proc/storefront.db"})
+    assert_one_line_error(opened, "cannot open the SQLite database '/proc/storefront.db'")
+    created = cli("migrate", env={"DATABASE_URL": "sqlite:////proc/no-such-dir/storefront.db"})
+    assert_one_line_error(created, "/proc/no-such-dir")
