@@ -79,7 +79,7 @@ def cache_purge(purge_all: bool, types: tuple[str, ...], tags: tuple[str, ...]) 
         finally:
             await store.close()
 
-    run(go)
+    run(go, database=False)
     if purge_all:
         click.echo("Purged the whole result cache.")
     else:

@@ -74,7 +74,7 @@ def import_command(source: Path, check: bool) -> None:
         async with _store(settings) as store:
             await store.put_trusted(documents)
 
-    run(go)
+    run(go, database=False)
     click.echo(f"Imported {len(documents)} trusted documents from {source}.")
 
 
@@ -92,7 +92,7 @@ def list_command(unknown: bool) -> None:
                 return [f"{sha256}\t{count}" for sha256, count in ordered]
             return [f"{d.id}\t{d.sha256}\t{d.name or '-'}" for d in await store.list_trusted()]
 
-    for line in run(go):
+    for line in run(go, database=False):
         click.echo(line)
 
 
@@ -110,7 +110,7 @@ def remove_command(ids: tuple[str, ...], remove_all: bool) -> None:
             wanted = [d.id for d in await store.list_trusted()] if remove_all else list(ids)
             return await store.remove_trusted(wanted)
 
-    removed = run(go)
+    removed = run(go, database=False)
     if ids and removed < len(set(ids)):
         raise click.ClickException(f"Removed {removed}; the other ids were not trusted documents.")
     click.echo(f"Removed {removed} trusted documents.")

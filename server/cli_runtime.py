@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -36,9 +37,23 @@ def load_settings() -> Settings:
     return settings
 
 
-def run(go: Callable[[Settings], Awaitable[T]]) -> T:
-    """Runs `go(settings)` in a fresh event loop."""
-    return asyncio.run(go(load_settings()))  # type: ignore[arg-type]
+def run(go: Callable[[Settings], Awaitable[T]], *, database: bool = True) -> T:
+    """Runs `go(settings)` in a fresh event loop (`database`: it opens DATABASE_URL)."""
+    settings = load_settings()
+    if database:
+        _open_sqlite(settings)
+    return asyncio.run(go(settings))  # type: ignore[arg-type]
+
+
+def _open_sqlite(settings: Settings) -> None:
+    """Opens a SQLite database once, synchronously, so that a path that cannot be
+    opened fails here: aiosqlite reports a failed open from a thread of its own,
+    at times after asyncio.run closed the loop, with a traceback of its own."""
+    path = settings.sqlite_path()
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sqlite3.connect(path).close()
 
 
 def cli_engine(settings: Settings) -> AsyncEngine:
