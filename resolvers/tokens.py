@@ -1,4 +1,8 @@
-"""API token management (used by the CLI): create, list and revoke."""
+"""API token management (used by the CLI): create, list and revoke.
+
+Creating a token never changes who its user is: a role is given to a new user
+only, and `resolvers/roles.py` is the one place a role changes.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import ROLES, ApiToken, User, utcnow
 from resolvers.auth import hash_token, new_token
 from resolvers.errors import InvalidInput, NotFound
+
+
+class RoleMismatch(InvalidInput):
+    """A token was asked for with a role its (existing) user does not have."""
+
+    def __init__(self, *, email: str, role: str, requested: str) -> None:
+        super().__init__(
+            f"{email} is a {role}, not a {requested}: a token never changes a role.",
+            field="role",
+        )
+        self.email = email
+        self.role = role
+        self.requested = requested
+
+
+def normalize_email(email: str) -> str:
+    """The stored form of an email address; InvalidInput when it is not one."""
+    normalized = email.strip().lower()
+    if "@" not in normalized:
+        raise InvalidInput(f"{normalized!r} is not an email address.", field="email")
+    return normalized
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +64,10 @@ async def create_token(
 ) -> IssuedToken:
     """A new token for `email`, creating the user (as `role`, default customer) if new.
 
-    For an existing user, a given `role` also updates theirs.
+    For an existing user, a given `role` must be theirs (RoleMismatch otherwise):
+    a token for a customer is never quietly an admin's.
     """
-    email = email.strip().lower()
-    if "@" not in email:
-        raise InvalidInput(f"{email!r} is not an email address.", field="email")
+    email = normalize_email(email)
     if role is not None and role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}.", field="role")
     token = new_token()
@@ -54,8 +78,8 @@ async def create_token(
             user = User(email=email, name=name or email.split("@", 1)[0], role=role or "customer")
             session.add(user)
             await session.flush()
-        elif role is not None:
-            user.role = role
+        elif role is not None and role != user.role:
+            raise RoleMismatch(email=email, role=user.role, requested=role)
         session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
         return IssuedToken(token, user.id, user.email, user.role, created)
 
@@ -63,11 +87,16 @@ async def create_token(
 async def list_tokens(
     *, sessionmaker: async_sessionmaker[AsyncSession], email: str
 ) -> list[TokenInfo]:
+    """The tokens of `email`, oldest first; NotFound when there is no such user."""
+    email = normalize_email(email)
     async with sessionmaker() as session:
+        user_id = (await session.execute(select(User.id).where(User.email == email))).scalar()
+        if user_id is None:
+            raise NotFound(f"No user with the email {email}.")
         rows = await session.execute(
             select(ApiToken.id, User.email, ApiToken.created_at, ApiToken.revoked_at)
             .join(User, User.id == ApiToken.user_id)
-            .where(User.email == email.strip().lower())
+            .where(ApiToken.user_id == user_id)
             .order_by(ApiToken.id)
         )
         return [TokenInfo(*row) for row in rows]

@@ -1,62 +1,93 @@
-"""The `storefront` command: serve, migrate, seed, and manage tokens and persisted queries."""
+"""The `storefront` command: serve, migrate, seed, and manage tokens, roles, caches and
+persisted queries.
+
+Startup is kept light: this module imports click and nothing heavy. Each command
+imports what it needs (SQLAlchemy, uvicorn, the schema) when it runs, so
+`storefront --help` answers at once. A failure the CLI can foresee (database
+down, bad setting, busy port) is one line on stderr and exit status 1
+(`server/cli_errors.py`); `--debug` or LOG_LEVEL=debug shows the traceback.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
-from sqlalchemy import func, select
 
-from models import User, utcnow
-from resolvers.errors import DomainError
-from resolvers.idempotency import purge_expired
-from resolvers.tokens import create_token, list_tokens, revoke_token
+from server.cli_cache import cache
 from server.cli_persisted import persisted
-from server.database import create_engine, create_sessionmaker
-from server.migrate import downgrade as run_downgrade
-from server.migrate import upgrade as run_upgrade
-from server.seed import SeedError, seed
-from server.settings import Settings
+from server.cli_tokens import token, user
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 DEMO_ADMIN = "admin@example.com"
 DEMO_CUSTOMER = "customer@example.com"
 
-
-def _run(coro_fn: Callable[[Settings], Awaitable[T]]) -> T:
-    settings = Settings.from_env()
-    try:
-        return asyncio.run(coro_fn(settings))  # type: ignore[arg-type]
-    except (DomainError, SeedError) as error:
-        raise click.ClickException(str(error)) from None
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "show_default": True}
 
 
-@click.group()
-def main() -> None:
-    """Storefront: a fast GraphQL API for a commerce domain."""
+class StorefrontGroup(click.Group):
+    """Turns a foreseen failure of any subcommand into one line (see server/cli_errors.py)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug") or os.environ.get("LOG_LEVEL", "").lower() == "debug":
+                raise
+            from server.cli_errors import one_line
+
+            message = one_line(error)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=StorefrontGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="storefront", prog_name="storefront")
+@click.option("--debug", is_flag=True, help="Show the full traceback of a failure.")
+def main(debug: bool) -> None:
+    """Storefront: a fast GraphQL API for a commerce domain.
+
+    Configured by environment variables (README: Configuration), DATABASE_URL first.
+    """
 
 
 @main.command()
-@click.option("--host", default=None, help="Interface to bind (env HOST, default 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="Port (env PORT, default 8000).")
-@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--host", default=None, help="Interface to bind (default: HOST, else 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: PORT, else 8000).")
+@click.option("--workers", type=int, default=1)
 @click.option("--demo", is_flag=True, help="Migrate, seed `small` if empty, print demo tokens.")
 def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
-    """Serve the API with uvicorn."""
-    settings = Settings.from_env()
+    """Serve the API with uvicorn.
+
+    The port is checked first: nothing is migrated, seeded or minted when it is
+    taken. An unreachable database does not stop the server: it starts, says so,
+    and GET /health answers 503 until the database answers.
+    """
+    from server.cli_runtime import check_port_free, load_settings, run
+
+    settings = load_settings()
     host = host or settings.host
-    port = port or settings.port
+    port = settings.port if port is None else port
+    check_port_free(host, port)
     if demo:
-        tokens = _run(_prepare_demo)
+        tokens = run(_prepare_demo)
+        admin, customer = tokens[DEMO_ADMIN], tokens[DEMO_CUSTOMER]
         click.echo(f"GraphiQL:       http://{host}:{port}/graphql")
-        click.echo(f"Admin token:    {tokens[DEMO_ADMIN]}")
-        click.echo(f"Customer token: {tokens[DEMO_CUSTOMER]}")
-        click.echo('Paste into GraphiQL\'s headers: {"Authorization": "Bearer <token>"}')
+        click.echo(f"Admin token:    {admin}")
+        click.echo(f"Customer token: {customer}")
+        # Ready to paste into GraphiQL's Headers tab, as they are.
+        click.echo(f'Admin headers:    {{"Authorization": "Bearer {admin}"}}')
+        click.echo(f'Customer headers: {{"Authorization": "Bearer {customer}"}}')
+    else:
+        _warn_if_database_unreachable()
+    import uvicorn
+
     uvicorn.run(
         "server.app:create_app_from_env",
         factory=True,
@@ -71,9 +102,42 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
     )
 
 
+def _warn_if_database_unreachable() -> None:
+    from sqlalchemy import text
+
+    from server.cli_errors import one_line
+    from server.cli_runtime import cli_engine, run
+
+    async def probe(settings: Settings) -> None:
+        engine = cli_engine(settings)
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        finally:
+            await engine.dispose()
+
+    try:
+        run(probe)
+    except Exception as error:
+        reason = one_line(error) or f"{type(error).__name__}: {error}"
+        click.echo(
+            f"Warning: {reason}. Serving anyway: /health answers 503 until the database answers.",
+            err=True,
+        )
+
+
 async def _prepare_demo(settings: Settings) -> dict[str, str]:
-    await run_upgrade(settings.database_url)
-    engine = create_engine(settings)
+    from sqlalchemy import func, select
+
+    from models import User
+    from resolvers.tokens import create_token
+    from server.cli_runtime import cli_engine
+    from server.database import create_sessionmaker
+    from server.migrate import upgrade
+    from server.seed import seed
+
+    await upgrade(settings.database_url)
+    engine = cli_engine(settings)
     try:
         sessionmaker = create_sessionmaker(engine)
         async with sessionmaker() as session:
@@ -91,27 +155,31 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
 
 
 @main.command()
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="head")
 def migrate(revision: str) -> None:
     """Upgrade the database schema (DATABASE_URL) to REVISION."""
+    from server.cli_runtime import run
+    from server.migrate import upgrade
 
     async def go(settings: Settings) -> None:
-        await run_upgrade(settings.database_url, revision)
+        await upgrade(settings.database_url, revision)
 
-    _run(go)
+    run(go)
     click.echo(f"Migrated to {revision}.")
 
 
 @main.command()
-@click.option("--revision", default="base", show_default=True)
+@click.option("--revision", default="base")
 @click.confirmation_option(prompt="This drops tables and their data. Continue?")
 def downgrade(revision: str) -> None:
     """Downgrade the database schema to REVISION (default: drop everything)."""
+    from server.cli_runtime import run
+    from server.migrate import downgrade as run_downgrade
 
     async def go(settings: Settings) -> None:
         await run_downgrade(settings.database_url, revision)
 
-    _run(go)
+    run(go)
     click.echo(f"Downgraded to {revision}.")
 
 
@@ -120,6 +188,9 @@ def downgrade(revision: str) -> None:
 @click.option("--reset", is_flag=True, help="Wipe a non-empty database first.")
 def seed_command(scale: str, reset: bool) -> None:
     """Fill the database with deterministic demo data."""
+    from server.cli_runtime import cli_engine, run
+    from server.seed import seed
+
     bars: dict[str, Any] = {}
 
     def progress(table: str, done: int, total: int) -> None:
@@ -132,90 +203,37 @@ def seed_command(scale: str, reset: bool) -> None:
             bar.__exit__(None, None, None)
 
     async def go(settings: Settings) -> dict[str, int]:
-        engine = create_engine(settings)
+        engine = cli_engine(settings)
         try:
             return await seed(engine=engine, scale=scale, reset=reset, progress=progress)
         finally:
             await engine.dispose()
 
-    counts = _run(go)
+    counts = run(go)
     click.echo("Seeded: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
-
-
-@main.group()
-def token() -> None:
-    """Create, list and revoke API tokens."""
-
-
-@token.command("create")
-@click.option("--email", required=True)
-@click.option("--role", type=click.Choice(["customer", "admin"]), default=None)
-@click.option("--name", default=None, help="Name of a new user (default: from the email).")
-def token_create(email: str, role: str | None, name: str | None) -> None:
-    """Print a new token for EMAIL (shown once), creating the user if new."""
-
-    async def go(settings: Settings) -> Any:
-        engine = create_engine(settings)
-        try:
-            return await create_token(
-                sessionmaker=create_sessionmaker(engine), email=email, role=role, name=name
-            )
-        finally:
-            await engine.dispose()
-
-    issued = _run(go)
-    verb = "Created user" if issued.created_user else "User"
-    click.echo(f"{verb} {issued.email} ({issued.role}). Token (shown once): {issued.token}")
-
-
-@token.command("list")
-@click.option("--email", required=True)
-def token_list(email: str) -> None:
-    """List the tokens of EMAIL (ids and dates; tokens themselves are never stored)."""
-
-    async def go(settings: Settings) -> Any:
-        engine = create_engine(settings)
-        try:
-            return await list_tokens(sessionmaker=create_sessionmaker(engine), email=email)
-        finally:
-            await engine.dispose()
-
-    for info in _run(go):
-        state = f"revoked {info.revoked_at.isoformat()}" if info.revoked_at else "active"
-        click.echo(f"{info.id}\t{info.email}\tcreated {info.created_at.isoformat()}\t{state}")
-
-
-@token.command("revoke")
-@click.argument("token_or_id")
-def token_revoke(token_or_id: str) -> None:
-    """Revoke a token, given as its text or its id."""
-
-    async def go(settings: Settings) -> int:
-        engine = create_engine(settings)
-        try:
-            return await revoke_token(
-                sessionmaker=create_sessionmaker(engine), token_or_id=token_or_id
-            )
-        finally:
-            await engine.dispose()
-
-    click.echo(f"Revoked token {_run(go)}.")
 
 
 @main.command("purge-idempotency-keys")
 def purge_idempotency_keys() -> None:
     """Delete Idempotency-Key rows older than 24 h (run it daily, e.g. from cron)."""
+    from models import utcnow
+    from resolvers.idempotency import purge_expired
+    from server.cli_runtime import cli_engine, run
+    from server.database import create_sessionmaker
 
     async def go(settings: Settings) -> int:
-        engine = create_engine(settings)
+        engine = cli_engine(settings)
         try:
             return await purge_expired(sessionmaker=create_sessionmaker(engine), now=utcnow())
         finally:
             await engine.dispose()
 
-    click.echo(f"Deleted {_run(go)} expired idempotency keys.")
+    click.echo(f"Deleted {run(go)} expired idempotency keys.")
 
 
+main.add_command(token)
+main.add_command(user)
+main.add_command(cache)
 main.add_command(persisted)
 
 

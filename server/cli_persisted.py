@@ -7,23 +7,16 @@ file named by PERSISTED_QUERIES_MANIFEST instead.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 import click
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from schema import create_schema
-from schema.persisted import PersistedQueryStoreUnavailable
-from server.manifest import ManifestError, load_manifest
-from server.persisted_store import RedisPersistedQueryStore
-from server.settings import Settings
-
-T = TypeVar("T")
+if TYPE_CHECKING:  # the rest is imported when a command runs: `--help` stays fast
+    from server.persisted_store import RedisPersistedQueryStore
+    from server.settings import Settings
 
 # An operator's command may wait for Redis far longer than a request does.
 OPERATOR_TIMEOUT = 30.0
@@ -31,6 +24,10 @@ OPERATOR_TIMEOUT = 30.0
 
 @asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[RedisPersistedQueryStore]:
+    from redis.asyncio import Redis
+
+    from server.persisted_store import RedisPersistedQueryStore
+
     if not settings.redis_url:
         raise click.ClickException(
             "REDIS_URL is not set. Trusted documents are kept in Redis, shared by every"
@@ -49,13 +46,6 @@ async def _store(settings: Settings) -> AsyncIterator[RedisPersistedQueryStore]:
         await store.close()
 
 
-def _run(go: Callable[[Settings], Awaitable[T]]) -> T:
-    try:
-        return asyncio.run(go(Settings.from_env()))  # type: ignore[arg-type]
-    except (RedisError, PersistedQueryStoreUnavailable) as error:
-        raise click.ClickException(f"Redis: {error}") from None
-
-
 @click.group()
 def persisted() -> None:
     """Trusted documents (persisted queries imported from client builds)."""
@@ -71,7 +61,11 @@ def import_command(source: Path, check: bool) -> None:
     with its default variables against MAX_QUERY_COST; if any is invalid or too
     costly, nothing is imported. Imported documents never expire.
     """
-    settings = Settings.from_env()
+    from schema import create_schema
+    from server.cli_runtime import load_settings, run
+    from server.manifest import ManifestError, load_manifest
+
+    settings = load_settings()
     try:
         documents = load_manifest(
             source, schema=create_schema()._schema, max_cost=settings.max_query_cost
@@ -86,7 +80,7 @@ def import_command(source: Path, check: bool) -> None:
         async with _store(settings) as store:
             await store.put_trusted(documents)
 
-    _run(go)
+    run(go, database=False)
     click.echo(f"Imported {len(documents)} trusted documents from {source}.")
 
 
@@ -94,6 +88,7 @@ def import_command(source: Path, check: bool) -> None:
 @click.option("--unknown", is_flag=True, help="Instead: untrusted documents seen in audit mode.")
 def list_command(unknown: bool) -> None:
     """List trusted documents: id, SHA-256 and operation name, one a line."""
+    from server.cli_runtime import run
 
     async def go(settings: Settings) -> list[str]:
         async with _store(settings) as store:
@@ -103,7 +98,7 @@ def list_command(unknown: bool) -> None:
                 return [f"{sha256}\t{count}" for sha256, count in ordered]
             return [f"{d.id}\t{d.sha256}\t{d.name or '-'}" for d in await store.list_trusted()]
 
-    for line in _run(go):
+    for line in run(go, database=False):
         click.echo(line)
 
 
@@ -114,13 +109,14 @@ def remove_command(ids: tuple[str, ...], remove_all: bool) -> None:
     """Remove trusted documents by id (as `list` shows them)."""
     if not ids and not remove_all:
         raise click.UsageError("Name the ids to remove, or pass --all.")
+    from server.cli_runtime import run
 
     async def go(settings: Settings) -> int:
         async with _store(settings) as store:
             wanted = [d.id for d in await store.list_trusted()] if remove_all else list(ids)
             return await store.remove_trusted(wanted)
 
-    removed = _run(go)
+    removed = run(go, database=False)
     if ids and removed < len(set(ids)):
         raise click.ClickException(f"Removed {removed}; the other ids were not trusted documents.")
     click.echo(f"Removed {removed} trusted documents.")

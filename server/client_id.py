@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from starlette.requests import Request
+if TYPE_CHECKING:  # annotations only: settings import this module, the CLI imports settings
+    from starlette.requests import Request
 
-from resolvers.viewer import Viewer
+    from resolvers.viewer import Viewer
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -11,6 +11,7 @@ from server.client_id import Network, parse_networks
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
+LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
 
 
 def normalize_database_url(url: str) -> str:
@@ -34,7 +35,7 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -44,7 +45,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        raise SettingsError(f"{name} must be a number (e.g. 0.5), got {raw!r}") from None
 
 
 def _positive(name: str, value: float) -> None:
@@ -61,7 +62,10 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
     try:
         return parse_networks(env.get(name) or "")
     except ValueError as error:
-        raise SettingsError(f"{name} must list IP addresses or networks: {error}") from None
+        raise SettingsError(
+            f"{name} must be a comma-separated list of IP addresses or networks"
+            f" (e.g. 10.0.0.0/8, 127.0.0.1): {error}"
+        ) from None
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
@@ -80,7 +84,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+    raise SettingsError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +165,7 @@ class Settings:
             redis_timeout_ms=redis_timeout_ms,
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
-            log_level=(env.get("LOG_LEVEL") or "info").lower(),
+            log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS),
             environment=environment,
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 100 * 1024),
             max_query_depth=_int(env, "MAX_QUERY_DEPTH", 10),
@@ -207,6 +211,8 @@ class Settings:
             cache_lock_wait_ms=_int(env, "CACHE_LOCK_WAIT_MS", 1000),
             cache_entity_ttl=_int(env, "CACHE_ENTITY_TTL", 300),
         )
+        if not 0 <= settings.port <= 65535:
+            raise SettingsError(f"PORT must be between 0 and 65535, got {settings.port}")
         for name, value in (
             ("MAX_REQUEST_BYTES", settings.max_request_bytes),
             ("MAX_QUERY_DEPTH", settings.max_query_depth),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -56,13 +57,19 @@ def demo_server(sqlite_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(tokens) < 2:
+        headers: dict[str, str] = {}
+        while time.monotonic() < deadline and len(headers) < 2:
             line = process.stdout.readline()
             if not line:
                 break
             if line.startswith(("Admin token:", "Customer token:")):
                 tokens[line.split(":", 1)[0].split()[0].lower()] = line.split()[-1]
+            if line.startswith(("Admin headers:", "Customer headers:")):
+                headers[line.split()[0].lower()] = line.split(":", 1)[1].strip()
         assert len(tokens) == 2, "serve --demo did not print two tokens"
+        # Each headers line is what GraphiQL's Headers tab takes, as printed.
+        for role, token in tokens.items():
+            assert json.loads(headers[role]) == {"Authorization": f"Bearer {token}"}
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
