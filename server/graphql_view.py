@@ -29,29 +29,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
+from graphql import OperationDefinitionNode
 from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
 
 from loaders import Loaders
-from resolvers.auth import authenticate
-from resolvers.errors import Forbidden, Unauthenticated
-from resolvers.viewer import ANONYMOUS, Viewer
+from resolvers.errors import Unauthenticated
+from resolvers.viewer import Viewer
 from schema import Context, Document, Executor, RequestError, is_mutation
 from schema.cost import CostAnalysis, Price, QueryTooComplex
 from schema.errors import (
     BAD_USER_INPUT,
     RATE_LIMITED,
-    RETRY_AFTER_SECONDS,
     UNAUTHENTICATED,
     error_payload,
-    format_execution_error,
     format_request_error,
 )
 from schema.executor import QueryTimeout
-from server.auth_cache import AuthCache
-from server.auth_throttle import AuthFailureThrottle, AuthThrottled
+from server.answers import answer_status, result_payload
+from server.auth_throttle import AuthThrottled
 from server.batching import read_request
 from server.cache_headers import cache_headers, for_media_type, not_modified
 from server.cached_response import (
@@ -65,6 +62,7 @@ from server.cached_response import (
     with_extensions,
 )
 from server.caching import Caches
+from server.charges import actual_cost, charged_cost
 from server.client_id import request_client_key
 from server.graphiql import graphiql_response
 from server.graphql_request import BadRequest, GraphQLRequest
@@ -76,6 +74,7 @@ from server.http_negotiation import (
 )
 from server.idempotency import Keyed, begin_keyed_write, refuse_keyed_batch
 from server.persisted_queries import PersistedQueries, PersistedQueryError, client_info
+from server.request_viewer import RequestViewer
 from server.throttle import Throttle
 
 logger = logging.getLogger("storefront.graphql")
@@ -100,44 +99,6 @@ class Outcome:
 
     def content(self) -> bytes:
         return self.body if self.body is not None else orjson.dumps(self.payload)
-
-
-class _Viewer:
-    """Authenticates once per HTTP request, and only when first asked.
-
-    A token the auth cache does not vouch for is held to its address's bucket of
-    failed authentications (server/auth_throttle.py) before it is looked up.
-    """
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-        self._viewer: Viewer | None = None
-
-    async def __call__(self) -> Viewer:
-        if self._viewer is None:
-            state = self._request.app.state
-            auth_cache: AuthCache = state.auth_cache
-            authorization = self._request.headers.get("authorization")
-
-            async def lookup(authorization: str | None) -> Viewer:
-                return await authenticate(
-                    sessionmaker=state.sessionmaker, authorization=authorization
-                )
-
-            if auth_cache.knows(authorization):
-                self._viewer = await auth_cache.viewer(authorization, lookup)
-            else:
-                failures: AuthFailureThrottle = state.auth_failures
-                address = request_client_key(
-                    self._request, viewer=ANONYMOUS, proxies=state.settings.trusted_proxies
-                )
-                await failures.check(address)
-                try:
-                    self._viewer = await auth_cache.viewer(authorization, lookup)
-                except Unauthenticated:
-                    await failures.failed(address)
-                    raise
-        return self._viewer
 
 
 def _error(message: str, code: str, status: int, headers: dict[str, str] | None = None) -> Outcome:
@@ -175,7 +136,7 @@ async def graphql_endpoint(request: Request) -> Response:
     except BadRequest as error:
         bad = _error(error.message, BAD_USER_INPUT, error.status)
         return _response(bad.content(), [bad], status=bad.status, media_type=media_type)
-    viewer = _Viewer(request)
+    viewer = RequestViewer(request)
     if isinstance(parsed, GraphQLRequest):
         outcome = await _operation(request, parsed, media_type, viewer)
         return _single_response(request, outcome, media_type)
@@ -222,7 +183,7 @@ class _Prepared:
 
 
 async def _operation(
-    request: Request, graphql_request: GraphQLRequest, media_type: str, viewer_of: _Viewer
+    request: Request, graphql_request: GraphQLRequest, media_type: str, viewer_of: RequestViewer
 ) -> Outcome:
     prepared = await _prepare(request, graphql_request, media_type, viewer_of)
     if isinstance(prepared, Outcome):
@@ -234,7 +195,7 @@ async def _batch(
     request: Request,
     entries: list[GraphQLRequest | BadRequest],
     media_type: str,
-    viewer_of: _Viewer,
+    viewer_of: RequestViewer,
 ) -> list[Outcome]:
     """A batch's outcomes: all checked and priced as a whole first, then run in order."""
     prepared: list[_Prepared | Outcome] = [
@@ -254,7 +215,7 @@ async def _batch(
 
 
 async def _prepare(
-    request: Request, graphql_request: GraphQLRequest, media_type: str, viewer_of: _Viewer
+    request: Request, graphql_request: GraphQLRequest, media_type: str, viewer_of: RequestViewer
 ) -> _Prepared | Outcome:
     state = request.app.state
     executor: Executor = state.executor
@@ -317,11 +278,11 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     caches: Caches | None = state.caches
     if caches is not None and not is_mutation(prepared.operation):
         served = await _through_cache(request, prepared, caches)
-        bill.settle(_actual_cost(served, price.requested))
+        bill.settle(actual_cost(served, price.requested))
         body = with_extensions(served.body, {"cost": bill.cost()})
         headers = cache_headers(served, now=caches.responses.clock())
         unavailable = served.produced is not None and served.produced.meta.get("unavailable")
-        status, extra = _status(200, unavailable=bool(unavailable))
+        status, extra = answer_status(200, unavailable=bool(unavailable))
         return Outcome(
             {}, status, bill.headers() | extra, bill.refund, body=body, cache_headers=headers
         )
@@ -351,17 +312,17 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
             variables=graphql_request.variables,
             context=context,
         )
-        actual = _charged_cost(price, result, prepared.operation)
+        actual = charged_cost(price, result, prepared.operation)
     except QueryTimeout as timeout:
         # What ran until the deadline is not known: the full requested cost is kept.
         result, actual = timeout.result, price.requested
     bill.settle(actual)
     request_id: str | None = request.scope.get("state", {}).get("request_id")
-    payload = _result_payload(result, request_id)
+    payload = result_payload(result, request_id)
     status, keyed_headers = (200, {}) if keyed is None else keyed.finish(payload)
     payload["extensions"] = {"cost": bill.cost()}
     headers = {} if caches is None else {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
-    status, extra = _status(status, unavailable=failed_for_infrastructure(result))
+    status, extra = answer_status(status, unavailable=failed_for_infrastructure(result))
     after = bill.refund if keyed is None else keyed.then(bill.refund)
     return Outcome(
         payload,
@@ -370,14 +331,6 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
         after,
         cache_headers=headers,
     )
-
-
-def _status(status: int, *, unavailable: bool) -> tuple[int, dict[str, str]]:
-    """An executed operation's status: as given, or 503 when the database could not
-    answer (its errors say SERVICE_UNAVAILABLE), so clients and proxies retry later."""
-    if unavailable:
-        return 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return status, {}
 
 
 async def _through_cache(request: Request, prepared: _Prepared, caches: Caches) -> Served:
@@ -425,68 +378,16 @@ def _producer(
                 variables=prepared.graphql_request.variables,
                 context=context,
             )
-            actual = _charged_cost(prepared.price, result, prepared.operation)
+            actual = charged_cost(prepared.price, result, prepared.operation)
         except QueryTimeout as timeout:
             result, actual, timed_out = timeout.result, prepared.price.requested, True
         tags = set(loaders.tags)
         if private and user is not None:
             tags.add(f"User:{user.id}")  # the viewer's row, read by authentication
-        body = orjson.dumps(_result_payload(result, request_id))
+        body = orjson.dumps(result_payload(result, request_id))
         meta: dict[str, Any] = {"actual": actual}
         if failed_for_infrastructure(result):
             meta["unavailable"] = True  # never stored: an answer with errors is not
         return produce_from(result, body=body, tags=tags, meta=meta, timed_out=timed_out)
 
     return produce
-
-
-def _actual_cost(served: Served, requested: int) -> int:
-    """What the answer cost: as run now, or as when it was stored."""
-    if served.produced is not None:
-        return int(served.produced.meta.get("actual", requested))
-    if served.entry is not None:
-        return int(served.entry.meta.get("actual", requested))
-    return requested
-
-
-def _charged_cost(price: Price, result: ExecutionResult, operation: OperationDefinitionNode) -> int:
-    """What a run is charged. With errors, what resolved before and beside them is not
-    measured (null propagation may wipe it from the answer), so nothing is refunded: a
-    failing sibling field must not make a query free. The exception is a request refused
-    for who is asking (UNAUTHENTICATED, FORBIDDEN: raised before the field reads
-    anything) where the answer hides nothing: it is charged what its answer holds."""
-    if not result.errors:
-        return price.plan.actual(result.data)
-    if all(_refused_in_place(error, result.data, operation) for error in result.errors):
-        return price.plan.actual(result.data)
-    return price.requested
-
-
-def _refused_in_place(
-    error: GraphQLError, data: dict[str, Any] | None, operation: OperationDefinitionNode
-) -> bool:
-    """Whether `error` is a refusal whose null stayed where it was raised, so that the
-    answer still holds everything that resolved beside it."""
-    if not isinstance(error.original_error, (Unauthenticated, Forbidden)) or not error.path:
-        return False
-    if data is None:  # the null reached the root: only an operation of one field hides nothing
-        return len(error.path) == 1 and len(operation.selection_set.selections) == 1
-    parent: Any = data
-    for step in error.path[:-1]:
-        try:
-            parent = parent[step]
-        except (KeyError, IndexError, TypeError):
-            return False
-        if parent is None:
-            return False
-    return isinstance(parent, dict) and error.path[-1] in parent and parent[error.path[-1]] is None
-
-
-def _result_payload(result: ExecutionResult, request_id: str | None) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    if result.errors:
-        payload["errors"] = [
-            format_execution_error(e, request_id=request_id) for e in result.errors
-        ]
-    payload["data"] = result.data
-    return payload
