@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 
 from schema import Executor, create_schema
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     return Starlette(
         routes=[
+            Route("/", _to_graphql, methods=["GET"]),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
             Route("/health", health, methods=["GET"]),
@@ -117,6 +120,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+async def _to_graphql(request: Request) -> RedirectResponse:
+    """`/` is where a new user looks first: send them to GraphiQL (query string kept)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/graphql{query}")
 
 
 def _redis(settings: Settings) -> Redis | None:

@@ -5,6 +5,11 @@ invalidation in one reaches all); without it, an LRU in this process. The
 response cache subscribes to the change feed: every committed write drops what
 it changed, responses and entities alike, before its answer is sent.
 
+An in-process cache only sees the writes of its own process, so with sibling
+workers (WEB_CONCURRENCY > 1) and no Redis both caches are off: a write served
+by one worker would leave the others answering stale data. Separate instances
+cannot be detected; the startup line says what this process decided.
+
 Example:
     caches = create_caches(settings, schema)
     unsubscribe = change_feed.subscribe(caches.responses.invalidate)
@@ -14,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from graphql import GraphQLSchema
@@ -24,7 +30,9 @@ from server.cache_store_redis import RedisCacheStore
 from server.entity_cache import StoreEntityCache
 from server.redis_guard import bounded_client
 from server.response_cache import ResponseCache
-from server.settings import Settings
+from server.settings import WORKERS_VARIABLE, Settings
+
+logger = logging.getLogger("storefront.cache")
 
 # Tombstones must outlive any read that may race with their write: the longest
 # an entity is kept, or an execution may run, with a margin.
@@ -44,8 +52,21 @@ class Caches:
 
 
 def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
-    """The caches `settings` ask for; None when the result cache is off."""
+    """The caches `settings` ask for; None when the result cache is off.
+
+    Logs one line saying which caches this process runs, and why.
+    """
     if not settings.cache_enabled:
+        logger.info("result and entity caches off (CACHE_ENABLED=false)")
+        return None
+    if not settings.redis_url and settings.workers > 1:
+        logger.warning(
+            "result and entity caches off: %s=%d workers and no REDIS_URL; an in-process "
+            "cache would serve answers another worker's write has made stale. "
+            "Set REDIS_URL to turn them on",
+            WORKERS_VARIABLE,
+            settings.workers,
+        )
         return None
     execution = settings.execution_timeout_ms / 1000
     tombstone_ttl = max(settings.cache_entity_ttl, execution) + TOMBSTONE_MARGIN
@@ -58,9 +79,14 @@ def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
             tombstone_ttl=tombstone_ttl,
             owns_client=True,
         )
+        logger.info("result and entity caches in Redis, shared by every worker and instance")
     else:
         store = InMemoryCacheStore(
             max_bytes=settings.cache_memory_bytes, tombstone_ttl=tombstone_ttl
+        )
+        logger.info(
+            "result and entity caches in this process only: run more than one process "
+            "(workers or instances) with REDIS_URL set, or CACHE_ENABLED=false"
         )
     responses = ResponseCache(
         store,

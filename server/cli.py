@@ -88,6 +88,9 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
         _warn_if_database_unreachable()
     import uvicorn
 
+    from server.settings import announce_workers
+
+    announce_workers(workers)  # the workers inherit it: several of them turn local caches off
     uvicorn.run(
         "server.app:create_app_from_env",
         factory=True,
@@ -99,6 +102,10 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
         # Client addresses come from TRUSTED_PROXIES only (server/client_id.py):
         # uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1.
         proxy_headers=False,
+        # A new worker answers uvicorn's first ping only once it has imported the app,
+        # which on a loaded 2-core host can take longer than the default 5 s: uvicorn
+        # would then kill and respawn it, over and over.
+        timeout_worker_healthcheck=60,
     )
 
 

@@ -39,6 +39,8 @@ DEFAULT_QUERY = """\
 # Storefront API. Ctrl-Enter runs the query.
 # To act as a user, put in the Headers tab below:
 #   {"Authorization": "Bearer <token>"}
+# Tokens: `storefront token create --email you@example.com`,
+# or the two (demo admin and customer) printed by `make run`.
 
 {
   products(first: 5) {

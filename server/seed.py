@@ -75,8 +75,17 @@ DEMO_USERS = {
     ADMIN_ID: ("admin@example.com", "Demo Admin", "admin", None),
     CUSTOMER_ID: ("customer@example.com", "Demo Customer", "customer", AVATAR_URL.format(2)),
 }
-# The demo customer's orders, newest first: one of each interesting state.
-DEMO_ORDER_STATUSES = ("pending", "shipped", "completed", "completed", "cancelled", "completed")
+# The demo customer's orders, newest first: every state, and PAID ones for the
+# README's viewer example (tests/test_readme.py runs it against this data).
+DEMO_ORDER_STATUSES = (
+    "pending",
+    "paid",
+    "shipped",
+    "completed",
+    "paid",
+    "cancelled",
+    "completed",
+)
 DEMO_REVIEWS = 4
 
 FIRST_NAMES = _words(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +12,9 @@ from server.client_id import Network, parse_networks
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
+# How many processes serve this app on this host. uvicorn and gunicorn read it as
+# their default worker count; `storefront serve --workers N` sets it for its workers.
+WORKERS_VARIABLE = "WEB_CONCURRENCY"
 
 
 def normalize_database_url(url: str) -> str:
@@ -103,6 +106,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    workers: int = 1
     environment: str = "development"
     # Limits and rate limiting (README: "Limits and rate limiting").
     max_request_bytes: int = 100 * 1024
@@ -166,6 +170,7 @@ class Settings:
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000),
             log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS),
+            workers=_int(env, WORKERS_VARIABLE, 1),
             environment=environment,
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 100 * 1024),
             max_query_depth=_int(env, "MAX_QUERY_DEPTH", 10),
@@ -229,6 +234,7 @@ class Settings:
             ("APQ_MEMORY_BYTES", settings.apq_memory_bytes),
             ("PERSISTED_DOCUMENT_CACHE_SIZE", settings.persisted_document_cache_size),
             ("MAX_BATCH", settings.max_batch),
+            (WORKERS_VARIABLE, settings.workers),
             ("AUTH_FAILURE_LIMIT", settings.auth_failure_limit),
             ("AUTH_FAILURE_RESTORE_RATE", settings.auth_failure_restore_rate),
         ):
@@ -260,3 +266,12 @@ class Settings:
             return None
         path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(path.split("?", 1)[0]) if path and path != ":memory:" else None
+
+
+def announce_workers(workers: int, env: MutableMapping[str, str] | None = None) -> None:
+    """Tell the worker processes about to be started (they inherit `env`) how many there are.
+
+    Each worker's caches depend on it (server/caching.py): in-process caches are
+    only safe in a process that has no siblings.
+    """
+    (os.environ if env is None else env)[WORKERS_VARIABLE] = str(workers)

@@ -7,6 +7,7 @@ TEST_DATABASE_URL is set (CI sets it), so behaviour is checked on both.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,11 @@ from server.database import create_engine, create_sessionmaker
 from server.settings import Settings, normalize_database_url
 
 BACKENDS = ["sqlite", "postgresql"]
+# Printed under the skip counts; the README's "Testing" section says more.
+ENABLE_SKIPPED = (
+    "To run them (README, Testing): set TEST_DATABASE_URL (an empty PostgreSQL database), "
+    "set TEST_REDIS_URL (a Redis database the tests may write to), run `make e2e-deps`."
+)
 
 
 def _postgres_url() -> str | None:
@@ -205,3 +211,18 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.aclose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say why tests were skipped: one line per reason, with how many it skipped."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if not reasons:
+        return
+    terminalreporter.section("why tests were skipped")
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count} skipped: {reason}")
+    terminalreporter.write_line(ENABLE_SKIPPED)

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -38,10 +38,53 @@ class LiveServer:
     def graphql(self) -> str:
         return f"{self.url}/graphql"
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def output(self) -> str:
         self.log.flush()
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
+
+    def pids(self) -> set[int]:
+        """The server's process and its descendants (uvicorn's workers), from Linux's /proc."""
+        pids, todo = set(), [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            pids.add(pid)
+            with contextlib.suppress(OSError):
+                todo.extend(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
+        return pids
+
+    def pid_serving(self, response: httpx.Response) -> int:
+        """The process holding the server end of `response`'s connection, still open.
+
+        Tells a multi-worker server's workers apart without any help from the
+        app: the client's port names the TCP connection, /proc/net/tcp its
+        socket inode, and /proc/PID/fd the process that accepted it.
+        """
+        client_port = response.extensions["network_stream"].get_extra_info("client_addr")[1]
+        socket_link = f"socket:[{_tcp_inode(local_port=self.port, remote_port=client_port)}]"
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    with contextlib.suppress(OSError):
+                        if os.readlink(fd) == socket_link:
+                            return pid
+        raise LookupError(f"no process of the server holds {socket_link}")
+
+
+def _tcp_inode(*, local_port: int, remote_port: int) -> int:
+    """The inode of the IPv4 TCP socket between these two ports, from /proc/net/tcp."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, inode = fields[1], fields[2], fields[9]
+        if int(local.split(":")[1], 16) == local_port and (
+            int(remote.split(":")[1], 16) == remote_port
+        ):
+            return int(inode)
+    raise LookupError(f"no TCP socket from port {local_port} to port {remote_port}")
 
 
 def free_port() -> int:
@@ -51,12 +94,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(env: dict[str, str], *, timeout: float = 60) -> Iterator[LiveServer]:
-    """`storefront serve` on a free loopback port with `env` added to ours; ready on entry."""
+def live_server(
+    env: dict[str, str], *, args: Sequence[str] = (), timeout: float = 60
+) -> Iterator[LiveServer]:
+    """`storefront serve` on a free loopback port with `env` added to ours; ready on entry.
+
+    `args` go to `serve` after the host and port, e.g. ("--workers", "2").
+    """
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port)],
+        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port), *args],
         env={**os.environ, "LOG_LEVEL": "warning", "CACHE_ENABLED": "false", **env},
         stdout=log,
         stderr=subprocess.STDOUT,

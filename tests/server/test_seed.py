@@ -93,6 +93,17 @@ async def test_demo_accounts_come_first(db: Database) -> None:
             (2, "customer@example.com", "Demo Customer", "customer"),
         ]
         assert 3 <= await _scalar(conn, "SELECT count(*) FROM orders WHERE user_id = 2") <= 10
+        # Every state, PAID twice: the README's viewer example lists PAID orders.
+        statuses = await conn.execute(
+            text("SELECT status, count(*) FROM orders WHERE user_id = 2 GROUP BY status")
+        )
+        assert dict(iter(statuses)) == {
+            "pending": 1,
+            "paid": 2,
+            "shipped": 1,
+            "completed": 2,
+            "cancelled": 1,
+        }
         assert 2 <= await _scalar(conn, "SELECT count(*) FROM reviews WHERE user_id = 2") <= 10
         assert await _scalar(conn, "SELECT count(*) FROM orders WHERE user_id = 1") == 0
 
