@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from loaders.dataloader import IsolatedDataLoader, LoadCancelled
+from loaders.dataloader import IsolatedDataLoader, SharedFuture
 
 
 async def test_cancelling_one_caller_leaves_the_others_their_value() -> None:
@@ -19,31 +19,36 @@ async def test_cancelling_one_caller_leaves_the_others_their_value() -> None:
         return [f"v{k}" for k in keys]
 
     loader: IsolatedDataLoader[int, str] = IsolatedDataLoader(batch)
-    loser = asyncio.ensure_future(loader.load(1))
-    winner = asyncio.ensure_future(loader.load(1))
+
+    async def caller() -> str:
+        return await loader.load(1)
+
+    loser = asyncio.create_task(caller())
+    winner = asyncio.create_task(caller())
     await asyncio.sleep(0)
     loser.cancel()
     release.set()
     assert await winner == "v1"
-    assert loser.cancelled()
+    with pytest.raises(asyncio.CancelledError):
+        await loser  # its own cancellation still reaches it, once the load is done
     assert batches == [[1]]
     assert await loader.load(1) == "v1"  # the shared value stays cached
 
 
-async def test_a_cancelled_batch_is_an_ordinary_error_for_its_callers() -> None:
+async def test_the_shared_future_refuses_cancel_and_is_cached_per_key() -> None:
     async def batch(keys: list[int]) -> list[str]:
-        await asyncio.sleep(3600)
-        return []
+        return [str(k) for k in keys]
 
     loader: IsolatedDataLoader[int, str] = IsolatedDataLoader(batch)
-    own = loader.load(1)
-    await asyncio.sleep(0)
-    loader._cache[1].cancel()  # the shared future, as a cancelled batch would leave it
-    with pytest.raises(LoadCancelled):
-        await own
+    first, second = loader.load(1), loader.load(1)
+    assert first is second
+    assert isinstance(first, SharedFuture)
+    assert first.cancel() is False
+    assert await first == "1"
+    assert loader.load(2) is not first
 
 
-async def test_errors_reach_every_caller() -> None:
+async def test_errors_reach_every_caller_and_none_is_refused() -> None:
     async def batch(keys: list[int]) -> list[object]:
         return [ValueError(f"no {k}") for k in keys]
 
@@ -52,3 +57,5 @@ async def test_errors_reach_every_caller() -> None:
     for future in (first, second):
         with pytest.raises(ValueError, match="no 1"):
             await future
+    with pytest.raises(TypeError):
+        loader.load(None)  # type: ignore[arg-type]
