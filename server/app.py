@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from graphql import print_schema
 from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import PlainTextResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from schema import Executor, create_schema
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", _to_graphql, methods=["GET"]),
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            # The SDL is introspection in another form: off with INTROSPECTION.
+            *([Route("/graphql/schema.graphql", _schema_sdl)] if settings.introspection else []),
             *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
             Route("/health", health, methods=["GET"]),
         ],
@@ -126,6 +129,12 @@ async def _to_graphql(request: Request) -> RedirectResponse:
     """`/` is where a new user looks first: send them to GraphiQL (query string kept)."""
     query = f"?{request.url.query}" if request.url.query else ""
     return RedirectResponse(f"{request.scope.get('root_path', '')}/graphql{query}")
+
+
+async def _schema_sdl(request: Request) -> PlainTextResponse:
+    """The served schema as SDL, as `storefront schema print` prints it (schema.graphql)."""
+    executor: Executor = request.app.state.executor
+    return PlainTextResponse(print_schema(executor.schema) + "\n")
 
 
 def _redis(settings: Settings) -> Redis | None:

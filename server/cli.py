@@ -1,5 +1,5 @@
-"""The `storefront` command: serve, migrate, seed, and manage tokens, roles, caches and
-persisted queries.
+"""The `storefront` command: serve, migrate, seed, print the schema, and manage tokens,
+roles, caches and persisted queries.
 
 Startup is kept light: this module imports click and nothing heavy. Each command
 imports what it needs (SQLAlchemy, uvicorn, the schema) when it runs, so
@@ -17,6 +17,7 @@ import click
 
 from server.cli_cache import cache
 from server.cli_persisted import persisted
+from server.cli_schema import schema_group
 from server.cli_tokens import token, user
 
 if TYPE_CHECKING:
@@ -242,6 +243,7 @@ main.add_command(token)
 main.add_command(user)
 main.add_command(cache)
 main.add_command(persisted)
+main.add_command(schema_group)
 
 
 if __name__ == "__main__":  # pragma: no cover
