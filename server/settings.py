@@ -1,11 +1,17 @@
-"""Settings: every knob of the process, read from the environment in one place."""
+"""Settings: every knob of the process, each declared once as an environment variable.
+
+A `Settings` field is declared with `setting(...)`: its variable, default, how the
+variable is read, what it accepts and its README row. `Settings.from_env` reads them all
+in one loop; `server/settings_doc.py` renders README's configuration table from them.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from server.client_id import Network, parse_networks
 
@@ -15,6 +21,8 @@ LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
 # How many processes serve this app on this host. uvicorn and gunicorn read it as
 # their default worker count; `storefront serve --workers N` sets it for its workers.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
+
+_T = TypeVar("_T")
 
 
 def normalize_database_url(url: str) -> str:
@@ -31,58 +39,70 @@ class SettingsError(ValueError):
     """An environment variable has a value that cannot be used."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Turns a variable's non-empty text into a value, or raises SettingsError."""
+
+    parse: Callable[[str, str], Any]  # (variable, raw text) -> value
+    accepts: str  # README's "accepts" column
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A condition every value (read or default) must meet."""
+
+    holds: Callable[[Any], bool]
+    requirement: str  # completes "<VARIABLE> must be …"
+    accepts: str
+
+    def check(self, name: str, value: Any) -> None:
+        if not self.holds(value):
+            raise SettingsError(f"{name} must be {self.requirement}, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """How one `Settings` field is read from the environment, and its README row."""
+
+    name: str
+    read: Reader
+    doc: str
+    bound: Bound | None = None
+    # A default that depends on settings declared above it (by field name), and its README text.
+    derive: Callable[[Mapping[str, Any]], Any] | None = None
+    shown_default: str | None = None
+
+
+def setting(
+    name: str,
+    default: _T,
+    read: Reader,
+    doc: str,
+    *,
+    bound: Bound | None = None,
+    derive: Callable[[Mapping[str, Any]], _T] | None = None,
+    shown_default: str | None = None,
+) -> _T:
+    """A `Settings` field read from the variable `name` (unset or empty: the default)."""
+    variable = Variable(name, read, doc, bound, derive, shown_default)
+    return field(default=default, metadata={"variable": variable})
+
+
+def _whole(name: str, raw: str) -> int:
     try:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _number(name: str, raw: str) -> float:
     try:
         return float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number (e.g. 0.5), got {raw!r}") from None
 
 
-def _positive(name: str, value: float) -> None:
-    if value <= 0:
-        raise SettingsError(f"{name} must be greater than 0, got {value}")
-
-
-def _non_negative(name: str, value: float) -> None:
-    if value < 0:
-        raise SettingsError(f"{name} must be 0 or more, got {value}")
-
-
-def _networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
-    try:
-        return parse_networks(env.get(name) or "")
-    except ValueError as error:
-        raise SettingsError(
-            f"{name} must be a comma-separated list of IP addresses or networks"
-            f" (e.g. 10.0.0.0/8, 127.0.0.1): {error}"
-        ) from None
-
-
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    """One of `choices` (the first is the default), case-insensitive."""
-    raw = (env.get(name) or choices[0]).lower()
-    if raw not in choices:
-        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _flag(name: str, raw: str) -> bool:
     if raw.lower() in {"1", "true", "yes", "on"}:
         return True
     if raw.lower() in {"0", "false", "no", "off"}:
@@ -90,171 +110,420 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false (or 1/0, yes/no, on/off), got {raw!r}")
 
 
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(raw)
+    except ValueError as error:
+        raise SettingsError(
+            f"{name} must be a comma-separated list of IP addresses or networks"
+            f" (e.g. 10.0.0.0/8, 127.0.0.1): {error}"
+        ) from None
+
+
+def _items(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def choice(choices: tuple[str, ...]) -> Reader:
+    """One of `choices`, case-insensitive."""
+
+    def parse(name: str, raw: str) -> str:
+        if raw.lower() not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw.lower()!r}")
+        return raw.lower()
+
+    return Reader(parse, ", ".join(f"`{value}`" for value in choices))
+
+
+def text(accepts: str, convert: Callable[[str], Any] = str) -> Reader:
+    """Any text, passed through `convert`."""
+    return Reader(lambda _name, raw: convert(raw), accepts)
+
+
+WHOLE = Reader(_whole, "whole number")
+NUMBER = Reader(_number, "number")
+FLAG = Reader(_flag, "boolean")
+NETWORKS = Reader(_networks, "comma-separated IP addresses or networks")
+ORIGINS = Reader(_items, "comma-separated origins")
+
+# Written as "not below" so that `nan` passes, as it always has.
+POSITIVE = Bound(lambda value: not value <= 0, "greater than 0", "> 0")
+NON_NEGATIVE = Bound(lambda value: not value < 0, "0 or more", "≥ 0")
+PORT_RANGE = Bound(lambda value: 0 <= value <= 65535, "between 0 and 65535", "from 0 to 65535")
+
+
+def _unless_production(values: Mapping[str, Any]) -> bool:
+    return bool(values["environment"] != "production")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Process configuration; see the README's table for each variable."""
+    """Process configuration: one field per environment variable (README's table)."""
 
-    database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 20
-    db_max_overflow: int = 20
-    db_pool_timeout: int = 30
-    db_pool_recycle: int = 1800
-    db_pool_pre_ping: bool = False
-    db_echo: bool = False
-    redis_url: str | None = None
-    redis_timeout_ms: int = 50
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: str = "info"
-    workers: int = 1
-    environment: str = "development"
-    # Limits and rate limiting (README: "Limits and rate limiting").
-    max_request_bytes: int = 100 * 1024
-    max_query_depth: int = 10
-    max_query_aliases: int = 30
-    max_query_directives: int = 50
-    max_query_tokens: int = 2000
-    max_query_cost: int = 1000
-    introspection: bool = True
-    graphiql: bool = True
-    rate_limit_enabled: bool = True
-    rate_limit_maximum: int = 2000
-    rate_limit_restore_rate: float = 100.0
-    admin_rate_limit_maximum: int = 20_000
-    admin_rate_limit_restore_rate: float = 1000.0
-    trusted_proxies: tuple[Network, ...] = ()
-    db_statement_timeout_ms: int = 5000
-    execution_timeout_ms: int = 10_000
-    auth_cache_seconds: float = 5.0
-    auth_stale_seconds: float = 60.0
-    auth_failure_limit: int = 20
-    auth_failure_restore_rate: float = 0.5
+    # Database.
+    database_url: str = setting(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        text("`postgresql://…` or `sqlite:///…` URL", normalize_database_url),
+        "`postgresql://user@host/db` (asyncpg is used) or a SQLite file"
+        " (WAL mode, foreign keys on)",
+    )
+    db_pool_size: int = setting(
+        "DB_POOL_SIZE",
+        20,
+        WHOLE,
+        "PostgreSQL connections kept open per process (sibling loader batches of one request"
+        " run concurrently, each on its own connection)",
+    )
+    db_max_overflow: int = setting(
+        "DB_MAX_OVERFLOW",
+        20,
+        WHOLE,
+        "extra connections allowed under load (closed again when returned)",
+    )
+    db_pool_timeout: int = setting(
+        "DB_POOL_TIMEOUT", 30, WHOLE, "seconds to wait for a free connection"
+    )
+    db_pool_recycle: int = setting(
+        "DB_POOL_RECYCLE", 1800, WHOLE, "seconds after which a connection is replaced"
+    )
+    db_pool_pre_ping: bool = setting(
+        "DB_POOL_PRE_PING",
+        False,
+        FLAG,
+        "check each connection on checkout: survives database restarts without a failed"
+        " request, at one round trip per checkout (~3 ms CPU per dashboard request in"
+        " `bench.dashboard`); stale connections are otherwise replaced on first error and by"
+        " `DB_POOL_RECYCLE`",
+    )
+    db_echo: bool = setting("DB_ECHO", False, FLAG, "log every SQL statement")
+    db_statement_timeout_ms: int = setting(
+        "DB_STATEMENT_TIMEOUT_MS",
+        5000,
+        WHOLE,
+        "PostgreSQL `statement_timeout` of the server's connections (`0`: none)",
+    )
+    # Authentication.
+    auth_cache_seconds: float = setting(
+        "AUTH_CACHE_SECONDS",
+        5.0,
+        WHOLE,
+        "how long a process remembers an authenticated token (by its SHA-256): a revoked"
+        " token stops working within this time; `0` looks every token up on every request",
+    )
+    auth_stale_seconds: float = setting(
+        "AUTH_STALE_SECONDS",
+        60.0,
+        NUMBER,
+        "while, and only while, the database is unreachable, a token the process knew keeps"
+        " working this long past `AUTH_CACHE_SECONDS`, so signed-in clients are still served"
+        " public answers from the result cache during an outage",
+        bound=NON_NEGATIVE,
+    )
+    auth_failure_limit: int = setting(
+        "AUTH_FAILURE_LIMIT",
+        20,
+        WHOLE,
+        "failed authentications (401s) an address may make before it gets `429` (a token"
+        " bucket per address, in Redis with `REDIS_URL`; off with `RATE_LIMIT_ENABLED=false`)",
+        bound=POSITIVE,
+    )
+    auth_failure_restore_rate: float = setting(
+        "AUTH_FAILURE_RESTORE_RATE",
+        0.5,
+        NUMBER,
+        "failed authentications given back per second",
+        bound=POSITIVE,
+    )
+    # The process.
+    host: str = setting(
+        "HOST", "127.0.0.1", text("host name or address"), "interface `storefront serve` binds"
+    )
+    port: int = setting("PORT", 8000, WHOLE, "port `storefront serve` binds", bound=PORT_RANGE)
+    workers: int = setting(
+        WORKERS_VARIABLE,
+        1,
+        WHOLE,
+        "worker processes serving the app on this host; `storefront serve --workers N` sets"
+        " it for its workers (uvicorn and gunicorn read it as their default). Above 1 without"
+        ' `REDIS_URL`, the result and entity caches are off (see "Several processes")',
+        bound=POSITIVE,
+    )
+    log_level: str = setting(
+        "LOG_LEVEL",
+        "info",
+        choice(LOG_LEVELS),
+        "`debug` also makes the CLI print tracebacks; every line's message has its control"
+        " characters escaped (`\\n`, `\\x1b`): client strings cannot forge lines",
+    )
+    environment: str = setting(
+        "ENVIRONMENT",
+        "development",
+        text("a name (lower-cased)", str.lower),
+        "`production` for production deployments",
+    )
+    # Redis.
+    redis_url: str | None = setting(
+        "REDIS_URL",
+        None,
+        text("`redis://…` URL"),
+        "Redis shared by every worker and instance (rate-limit buckets, persisted queries,"
+        " result cache); unset: kept in process, and the result cache is for a single process"
+        ' only (see "Several processes")',
+    )
+    redis_timeout_ms: int = setting(
+        "REDIS_TIMEOUT_MS",
+        50,
+        WHOLE,
+        "longest wait for Redis per call of the rate limiter and the persisted-query store"
+        " (socket timeouts, no retries); slower or down, each store's breaker opens"
+        ' (see "When Redis fails")',
+        bound=POSITIVE,
+    )
+    # Limits (README: "Limits and rate limiting").
+    max_request_bytes: int = setting(
+        "MAX_REQUEST_BYTES",
+        100 * 1024,
+        WHOLE,
+        "largest request body; a larger one is `413`",
+        bound=POSITIVE,
+    )
+    max_query_depth: int = setting(
+        "MAX_QUERY_DEPTH",
+        10,
+        WHOLE,
+        "deepest field nesting (`QUERY_TOO_DEEP`)",
+        bound=POSITIVE,
+    )
+    max_query_aliases: int = setting(
+        "MAX_QUERY_ALIASES",
+        30,
+        WHOLE,
+        "aliases per operation, fragments expanded (`QUERY_TOO_COMPLEX`)",
+    )
+    max_query_directives: int = setting(
+        "MAX_QUERY_DIRECTIVES",
+        50,
+        WHOLE,
+        "directives per operation, fragments expanded (`QUERY_TOO_COMPLEX`)",
+    )
+    max_query_tokens: int = setting(
+        "MAX_QUERY_TOKENS",
+        2000,
+        WHOLE,
+        "lexical tokens of a document; the parser stops past it (`QUERY_TOO_COMPLEX`)",
+        bound=POSITIVE,
+    )
+    max_query_cost: int = setting(
+        "MAX_QUERY_COST",
+        1000,
+        WHOLE,
+        "highest requested cost of one operation (`QUERY_TOO_COMPLEX`)",
+        bound=POSITIVE,
+    )
+    execution_timeout_ms: int = setting(
+        "EXECUTION_TIMEOUT_MS",
+        10_000,
+        WHOLE,
+        "longest execution of one operation (`0`: none)",
+    )
+    introspection: bool = setting(
+        "INTROSPECTION",
+        True,
+        FLAG,
+        "schema introspection; when off, errors suggest no field names either",
+        derive=_unless_production,
+        shown_default="`true`, `false` when `ENVIRONMENT=production`",
+    )
+    graphiql: bool = setting(
+        "GRAPHIQL",
+        True,
+        FLAG,
+        'serve GraphiQL (see "GraphiQL"); when off, a browser\'s `GET /graphql` is answered'
+        " as any GraphQL GET without a query and `/graphiql/static/*` is `404`",
+        derive=_unless_production,
+        shown_default="`true`, `false` when `ENVIRONMENT=production`",
+    )
+    # Rate limiting.
+    rate_limit_enabled: bool = setting(
+        "RATE_LIMIT_ENABLED", True, FLAG, "charge each operation's cost to its client's bucket"
+    )
+    rate_limit_maximum: int = setting(
+        "RATE_LIMIT_MAXIMUM", 2000, WHOLE, "cost a client's bucket holds", bound=POSITIVE
+    )
+    rate_limit_restore_rate: float = setting(
+        "RATE_LIMIT_RESTORE_RATE", 100.0, NUMBER, "cost restored per second", bound=POSITIVE
+    )
+    admin_rate_limit_maximum: int = setting(
+        "ADMIN_RATE_LIMIT_MAXIMUM", 20_000, WHOLE, "the same for admins", bound=POSITIVE
+    )
+    admin_rate_limit_restore_rate: float = setting(
+        "ADMIN_RATE_LIMIT_RESTORE_RATE", 1000.0, NUMBER, "the same for admins", bound=POSITIVE
+    )
+    trusted_proxies: tuple[Network, ...] = setting(
+        "TRUSTED_PROXIES",
+        (),
+        NETWORKS,
+        "addresses or networks (`10.0.0.0/8`) whose `X-Forwarded-For` is believed",
+    )
     # Transport (README: "Persisted queries", "Batching", "GraphQL over HTTP").
-    persisted_queries: str = "apq"
-    trusted_documents_allow_admin: bool = False
-    persisted_queries_manifest: str | None = None
-    apq_ttl_seconds: int = 86_400
-    apq_max_document_bytes: int = 20 * 1024
-    apq_registrations_per_client: int = 100
-    apq_registration_window_seconds: int = 3600
-    apq_memory_entries: int = 10_000
-    apq_memory_bytes: int = 32 * 1024 * 1024
-    persisted_document_cache_size: int = 1000
-    max_batch: int = 10
-    cors_allowed_origins: tuple[str, ...] = ()
+    persisted_queries: str = setting(
+        "PERSISTED_QUERIES",
+        "apq",
+        choice(PERSISTED_QUERY_MODES),
+        'which documents clients may send (see "Persisted queries")',
+    )
+    trusted_documents_allow_admin: bool = setting(
+        "TRUSTED_DOCUMENTS_ALLOW_ADMIN",
+        False,
+        FLAG,
+        "in `trusted` mode, ADMIN tokens may still send any document (GraphiQL in production)",
+    )
+    persisted_queries_manifest: str | None = setting(
+        "PERSISTED_QUERIES_MANIFEST",
+        None,
+        text("a path"),
+        "a manifest (or folder of `.graphql` files) of trusted documents imported at startup;"
+        " an invalid one stops the server",
+    )
+    apq_ttl_seconds: int = setting(
+        "APQ_TTL_SECONDS",
+        86_400,
+        WHOLE,
+        "how long an APQ registration is kept (Redis key TTL; in process too)",
+        bound=POSITIVE,
+    )
+    apq_max_document_bytes: int = setting(
+        "APQ_MAX_DOCUMENT_BYTES",
+        20 * 1024,
+        WHOLE,
+        "largest document (UTF-8 bytes) an APQ registration stores; a larger one still runs,"
+        " but is not stored",
+        bound=POSITIVE,
+    )
+    apq_registrations_per_client: int = setting(
+        "APQ_REGISTRATIONS_PER_CLIENT",
+        100,
+        WHOLE,
+        "new documents one client (its user, else its IP address) may register per window;"
+        " beyond it registrations are skipped (`0`: no APQ registration)",
+        bound=NON_NEGATIVE,
+    )
+    apq_registration_window_seconds: int = setting(
+        "APQ_REGISTRATION_WINDOW_SECONDS",
+        3600,
+        WHOLE,
+        "the window of `APQ_REGISTRATIONS_PER_CLIENT`",
+        bound=POSITIVE,
+    )
+    apq_memory_entries: int = setting(
+        "APQ_MEMORY_ENTRIES",
+        10_000,
+        WHOLE,
+        "APQ entries kept in process without Redis (LRU)",
+        bound=POSITIVE,
+    )
+    apq_memory_bytes: int = setting(
+        "APQ_MEMORY_BYTES",
+        32 * 1024 * 1024,
+        WHOLE,
+        "characters of APQ documents kept in process without Redis (LRU)",
+        bound=POSITIVE,
+    )
+    persisted_document_cache_size: int = setting(
+        "PERSISTED_DOCUMENT_CACHE_SIZE",
+        1000,
+        WHOLE,
+        "parsed, validated documents kept in process by hash, so a persisted hit skips both",
+        bound=POSITIVE,
+    )
+    max_batch: int = setting(
+        "MAX_BATCH",
+        10,
+        WHOLE,
+        "operations in one batch (a JSON array body); more is `413`",
+        bound=POSITIVE,
+    )
+    cors_allowed_origins: tuple[str, ...] = setting(
+        "CORS_ALLOWED_ORIGINS",
+        (),
+        ORIGINS,
+        "origins (`https://shop.example`) browsers may call from; none by default",
+    )
     # Result cache (README: "Result cache").
-    cache_enabled: bool = True
-    cache_memory_bytes: int = 64 * 1024 * 1024
-    cache_redis_timeout_ms: int = 50
-    cache_stale_while_revalidate: int = 30
-    cache_stale_if_error: int = 300
-    cache_lock_wait_ms: int = 1000
-    cache_entity_ttl: int = 300
+    cache_enabled: bool = setting(
+        "CACHE_ENABLED",
+        True,
+        FLAG,
+        'the result cache (see "Result cache"): responses and entities, in Redis with'
+        " `REDIS_URL`, else in process (and then off with `WEB_CONCURRENCY` above 1)",
+    )
+    cache_memory_bytes: int = setting(
+        "CACHE_MEMORY_BYTES",
+        64 * 1024 * 1024,
+        WHOLE,
+        "bytes the in-process cache may hold (an LRU; without `REDIS_URL` only)",
+        bound=POSITIVE,
+    )
+    cache_redis_timeout_ms: int = setting(
+        "CACHE_REDIS_TIMEOUT_MS",
+        50,
+        WHOLE,
+        "longest wait for Redis per cache call; slower or down, requests go to the database"
+        " (`X-Cache: BYPASS`)",
+        bound=POSITIVE,
+        derive=lambda values: values["redis_timeout_ms"],
+        shown_default="`REDIS_TIMEOUT_MS`",
+    )
+    cache_stale_while_revalidate: int = setting(
+        "CACHE_STALE_WHILE_REVALIDATE",
+        30,
+        WHOLE,
+        "seconds past its max-age an answer is still served (`X-Cache: STALE`) while one"
+        " refresh runs in the background",
+        bound=NON_NEGATIVE,
+    )
+    cache_stale_if_error: int = setting(
+        "CACHE_STALE_IF_ERROR",
+        300,
+        WHOLE,
+        "seconds past its max-age an answer stands in for a database failure",
+        bound=NON_NEGATIVE,
+    )
+    cache_lock_wait_ms: int = setting(
+        "CACHE_LOCK_WAIT_MS",
+        1000,
+        WHOLE,
+        "how long identical concurrent misses wait for the one run (in process, or in another"
+        " instance) before running themselves",
+        bound=NON_NEGATIVE,
+    )
+    cache_entity_ttl: int = setting(
+        "CACHE_ENTITY_TTL",
+        300,
+        WHOLE,
+        "seconds the by-id loaders' entities are cached (`0`: no entity cache)",
+        bound=NON_NEGATIVE,
+    )
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        environment = (env.get("ENVIRONMENT") or "development").lower()
-        redis_timeout_ms = _int(env, "REDIS_TIMEOUT_MS", 50)
-        settings = cls(
-            database_url=normalize_database_url(env.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
-            db_pool_size=_int(env, "DB_POOL_SIZE", 20),
-            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 20),
-            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 30),
-            db_pool_recycle=_int(env, "DB_POOL_RECYCLE", 1800),
-            db_pool_pre_ping=_bool(env, "DB_POOL_PRE_PING", False),
-            db_echo=_bool(env, "DB_ECHO", False),
-            redis_url=env.get("REDIS_URL") or None,
-            redis_timeout_ms=redis_timeout_ms,
-            host=env.get("HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8000),
-            log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS),
-            workers=_int(env, WORKERS_VARIABLE, 1),
-            environment=environment,
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 100 * 1024),
-            max_query_depth=_int(env, "MAX_QUERY_DEPTH", 10),
-            max_query_aliases=_int(env, "MAX_QUERY_ALIASES", 30),
-            max_query_directives=_int(env, "MAX_QUERY_DIRECTIVES", 50),
-            max_query_tokens=_int(env, "MAX_QUERY_TOKENS", 2000),
-            max_query_cost=_int(env, "MAX_QUERY_COST", 1000),
-            introspection=_bool(env, "INTROSPECTION", environment != "production"),
-            graphiql=_bool(env, "GRAPHIQL", environment != "production"),
-            rate_limit_enabled=_bool(env, "RATE_LIMIT_ENABLED", True),
-            rate_limit_maximum=_int(env, "RATE_LIMIT_MAXIMUM", 2000),
-            rate_limit_restore_rate=_float(env, "RATE_LIMIT_RESTORE_RATE", 100.0),
-            admin_rate_limit_maximum=_int(env, "ADMIN_RATE_LIMIT_MAXIMUM", 20_000),
-            admin_rate_limit_restore_rate=_float(env, "ADMIN_RATE_LIMIT_RESTORE_RATE", 1000.0),
-            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
-            db_statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
-            execution_timeout_ms=_int(env, "EXECUTION_TIMEOUT_MS", 10_000),
-            auth_cache_seconds=_int(env, "AUTH_CACHE_SECONDS", 5),
-            auth_stale_seconds=_float(env, "AUTH_STALE_SECONDS", 60.0),
-            auth_failure_limit=_int(env, "AUTH_FAILURE_LIMIT", 20),
-            auth_failure_restore_rate=_float(env, "AUTH_FAILURE_RESTORE_RATE", 0.5),
-            persisted_queries=_choice(env, "PERSISTED_QUERIES", PERSISTED_QUERY_MODES),
-            trusted_documents_allow_admin=_bool(env, "TRUSTED_DOCUMENTS_ALLOW_ADMIN", False),
-            persisted_queries_manifest=env.get("PERSISTED_QUERIES_MANIFEST") or None,
-            apq_ttl_seconds=_int(env, "APQ_TTL_SECONDS", 86_400),
-            apq_max_document_bytes=_int(env, "APQ_MAX_DOCUMENT_BYTES", 20 * 1024),
-            apq_registrations_per_client=_int(env, "APQ_REGISTRATIONS_PER_CLIENT", 100),
-            apq_registration_window_seconds=_int(env, "APQ_REGISTRATION_WINDOW_SECONDS", 3600),
-            apq_memory_entries=_int(env, "APQ_MEMORY_ENTRIES", 10_000),
-            apq_memory_bytes=_int(env, "APQ_MEMORY_BYTES", 32 * 1024 * 1024),
-            persisted_document_cache_size=_int(env, "PERSISTED_DOCUMENT_CACHE_SIZE", 1000),
-            max_batch=_int(env, "MAX_BATCH", 10),
-            cors_allowed_origins=tuple(
-                origin.strip()
-                for origin in (env.get("CORS_ALLOWED_ORIGINS") or "").split(",")
-                if origin.strip()
-            ),
-            cache_enabled=_bool(env, "CACHE_ENABLED", True),
-            cache_memory_bytes=_int(env, "CACHE_MEMORY_BYTES", 64 * 1024 * 1024),
-            cache_redis_timeout_ms=_int(env, "CACHE_REDIS_TIMEOUT_MS", redis_timeout_ms),
-            cache_stale_while_revalidate=_int(env, "CACHE_STALE_WHILE_REVALIDATE", 30),
-            cache_stale_if_error=_int(env, "CACHE_STALE_IF_ERROR", 300),
-            cache_lock_wait_ms=_int(env, "CACHE_LOCK_WAIT_MS", 1000),
-            cache_entity_ttl=_int(env, "CACHE_ENTITY_TTL", 300),
-        )
-        if not 0 <= settings.port <= 65535:
-            raise SettingsError(f"PORT must be between 0 and 65535, got {settings.port}")
-        for name, value in (
-            ("MAX_REQUEST_BYTES", settings.max_request_bytes),
-            ("MAX_QUERY_DEPTH", settings.max_query_depth),
-            ("MAX_QUERY_TOKENS", settings.max_query_tokens),
-            ("MAX_QUERY_COST", settings.max_query_cost),
-            ("RATE_LIMIT_MAXIMUM", settings.rate_limit_maximum),
-            ("RATE_LIMIT_RESTORE_RATE", settings.rate_limit_restore_rate),
-            ("ADMIN_RATE_LIMIT_MAXIMUM", settings.admin_rate_limit_maximum),
-            ("ADMIN_RATE_LIMIT_RESTORE_RATE", settings.admin_rate_limit_restore_rate),
-            ("APQ_TTL_SECONDS", settings.apq_ttl_seconds),
-            ("APQ_MAX_DOCUMENT_BYTES", settings.apq_max_document_bytes),
-            ("APQ_REGISTRATION_WINDOW_SECONDS", settings.apq_registration_window_seconds),
-            ("APQ_MEMORY_ENTRIES", settings.apq_memory_entries),
-            ("APQ_MEMORY_BYTES", settings.apq_memory_bytes),
-            ("PERSISTED_DOCUMENT_CACHE_SIZE", settings.persisted_document_cache_size),
-            ("MAX_BATCH", settings.max_batch),
-            (WORKERS_VARIABLE, settings.workers),
-            ("AUTH_FAILURE_LIMIT", settings.auth_failure_limit),
-            ("AUTH_FAILURE_RESTORE_RATE", settings.auth_failure_restore_rate),
-        ):
-            _positive(name, value)
-        for name, value in (
-            ("CACHE_MEMORY_BYTES", settings.cache_memory_bytes),
-            ("REDIS_TIMEOUT_MS", settings.redis_timeout_ms),
-            ("CACHE_REDIS_TIMEOUT_MS", settings.cache_redis_timeout_ms),
-        ):
-            _positive(name, value)
-        for name, value in (
-            ("APQ_REGISTRATIONS_PER_CLIENT", settings.apq_registrations_per_client),
-            ("CACHE_STALE_WHILE_REVALIDATE", settings.cache_stale_while_revalidate),
-            ("CACHE_STALE_IF_ERROR", settings.cache_stale_if_error),
-            ("CACHE_LOCK_WAIT_MS", settings.cache_lock_wait_ms),
-            ("CACHE_ENTITY_TTL", settings.cache_entity_ttl),
-            ("AUTH_STALE_SECONDS", settings.auth_stale_seconds),
-        ):
-            _non_negative(name, value)
-        return settings
+        values: dict[str, Any] = {}
+        for spec, variable in declared():
+            raw = env.get(variable.name)
+            if raw:  # unset and empty both mean the default
+                values[spec.name] = variable.read.parse(variable.name, raw)
+            elif variable.derive is not None:
+                values[spec.name] = variable.derive(values)
+            else:
+                values[spec.name] = spec.default
+        # Bounds once every variable has parsed: an unreadable value is reported first.
+        for spec, variable in declared():
+            if variable.bound is not None:
+                variable.bound.check(variable.name, values[spec.name])
+        return cls(**values)
 
     @property
     def is_sqlite(self) -> bool:
@@ -266,6 +535,15 @@ class Settings:
             return None
         path = self.database_url.split(":///", 1)[1] if ":///" in self.database_url else ""
         return Path(path.split("?", 1)[0]) if path and path != ":memory:" else None
+
+
+def declared() -> tuple[tuple[Field[Any], Variable], ...]:
+    """Every `Settings` field read from the environment, with its variable, in order."""
+    return tuple(
+        (spec, spec.metadata["variable"])
+        for spec in fields(Settings)
+        if "variable" in spec.metadata
+    )
 
 
 def announce_workers(workers: int, env: MutableMapping[str, str] | None = None) -> None:
