@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from server.settings import Variable, declared
+from server.setting_fields import Variable
+from server.settings import declared
 
 BEGIN = "<!-- settings:begin -->"
 END = "<!-- settings:end -->"
