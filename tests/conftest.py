@@ -197,7 +197,7 @@ def redis_url() -> str:
     """
     url = os.environ.get("TEST_REDIS_URL")
     if not url:
-        pytest.skip("TEST_REDIS_URL is not set: Redis not configured")
+        pytest.skip("TEST_REDIS_URL is not set: Redis backend not configured")
     return url
 
 
