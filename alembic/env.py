@@ -1,6 +1,6 @@
 """Alembic environment (async template).
 
-The database comes from, in order: a connection handed in by `server.migrate`
+The database comes from, in order: a connection handed in by `server.cli.migrate`
 (`config.attributes["connection"]`), a URL in `config.attributes["database_url"]`,
 `sqlalchemy.url` set on the config, and finally `DATABASE_URL` via
 `server.settings`. SQLite gets `render_as_batch`, since it cannot ALTER most things.
@@ -70,7 +70,7 @@ def run_migrations_online() -> None:
     if connection is None:
         asyncio.run(run_async_migrations())
     else:
-        # Called from server.migrate inside AsyncConnection.run_sync: the event
+        # Called from server.cli.migrate inside AsyncConnection.run_sync: the event
         # loop is already running, so asyncio.run() is not an option here.
         do_run_migrations(connection)
 

@@ -36,9 +36,9 @@ from redis.asyncio import Redis
 
 from bench.common import DASHBOARD, DEFAULT_DATABASE_URL, admin_token, in_process_app
 from schema.cost import CostAnalysis, Price
-from schema.rate_limit import BucketPolicy
-from server.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
-from server.throttle import Throttle
+from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
+from server.ratelimit.protocol import BucketPolicy
+from server.ratelimit.throttle import Throttle
 
 TARGET_OVERHEAD = 0.05
 UNLIMITED = BucketPolicy(maximum=10**9, restore_rate=10**9)

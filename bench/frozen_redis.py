@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench.processes import free_port, server
-from server.migrate import upgrade
+from server.cli.migrate import upgrade
 
 QUERY = "{ products(first: 5) { totalCount nodes { id name } } }"
 SLOW = 0.15

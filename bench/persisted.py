@@ -29,7 +29,7 @@ import httpx
 
 from bench.common import DEFAULT_DATABASE_URL
 from bench.processes import server, status_kb
-from schema.persisted import sha256_hex
+from server.persisted.protocol import sha256_hex
 
 CATALOG = (
     "query Catalog($n: Int!) { products(first: $n, sort: PRICE_ASC) { totalCount"

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench.common import DEFAULT_DATABASE_URL, asyncpg_dsn
+from server.cli.migrate import upgrade
+from server.cli.seed import SCALES, seed
 from server.database import create_engine
-from server.migrate import upgrade
-from server.seed import SCALES, seed
 from server.settings import Settings
 
 

@@ -32,7 +32,7 @@ import asyncpg
 from bench.common import DEFAULT_DATABASE_URL, asyncpg_dsn, in_process_app
 from bench.explain import PlanSummary, walk
 from resolvers.catalog import MAX_SEARCH_LENGTH
-from server.migrate import downgrade, upgrade
+from server.cli.migrate import downgrade, upgrade
 
 QUERY = (
     "query($s: String) { products(first: 20, filter: { search: $s }) {"

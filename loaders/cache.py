@@ -1,6 +1,6 @@
 """The seam between the by-id loaders and an entity cache shared beyond the request.
 
-The loaders know only this Protocol; `server/entity_cache.py` implements it
+The loaders know only this Protocol; `server/cache/entity_cache.py` implements it
 over the result-cache store (in process or Redis), invalidated by the same
 change announcements as the response cache.
 

@@ -21,27 +21,27 @@ from starlette.routing import Mount, Route
 from schema import Executor, create_schema
 from schema.cost import CostAnalysis
 from schema.limits import DocumentLimits
-from schema.persisted import PersistedQueryStore
-from schema.rate_limit import BucketPolicy
-from server.auth_cache import AuthCache
-from server.auth_throttle import AuthFailureThrottle
-from server.body_limit import BodyLimitMiddleware
-from server.caching import create_caches
-from server.change_feed import ChangeFeed
+from server.auth.viewer_cache import AuthCache
+from server.cache.caches import create_caches
+from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
-from server.error_boundary import ErrorBoundaryMiddleware
-from server.graphiql import graphiql_static_app
-from server.graphql_view import DRY_RUN_HEADER, graphql_endpoint
-from server.health import health
-from server.log_config import configure_logging
-from server.manifest import load_manifest
-from server.persisted_queries import PersistedQueries, PersistedQueryMode
-from server.persisted_store import InMemoryPersistedQueryStore, RedisPersistedQueryStore
-from server.rate_limiter import InMemoryRateLimiter, RedisRateLimiter
+from server.http.body_limit import BodyLimitMiddleware
+from server.http.error_boundary import ErrorBoundaryMiddleware
+from server.http.graphiql import graphiql_static_app
+from server.http.health import health
+from server.http.request_id import RequestIdMiddleware
+from server.http.view import DRY_RUN_HEADER, graphql_endpoint
+from server.observability.log_config import configure_logging
+from server.persisted.manifest import load_manifest
+from server.persisted.protocol import PersistedQueryStore
+from server.persisted.queries import PersistedQueries, PersistedQueryMode
+from server.persisted.stores import InMemoryPersistedQueryStore, RedisPersistedQueryStore
+from server.ratelimit.auth_failures import AuthFailureThrottle
+from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
+from server.ratelimit.protocol import BucketPolicy
+from server.ratelimit.throttle import Throttle
 from server.redis_guard import bounded_client
-from server.request_id import RequestIdMiddleware
 from server.settings import Settings
-from server.throttle import Throttle
 
 # Seconds the startup import of PERSISTED_QUERIES_MANIFEST may take Redis.
 IMPORT_TIMEOUT = 30.0

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from server.client_id import Network, parse_networks
+from server.http.client_id import Network, parse_networks
 
 _T = TypeVar("_T")
 

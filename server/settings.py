@@ -2,7 +2,7 @@
 
 A `Settings` field is declared with `setting(...)`: its variable, default, how the
 variable is read, what it accepts and its README row. `Settings.from_env` reads them all
-in one loop; `server/settings_doc.py` renders README's configuration table from them.
+in one loop; `server/cli/settings_doc.py` renders README's configuration table from them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from server.client_id import Network
+from server.http.client_id import Network
 from server.setting_fields import (
     FLAG,
     NETWORKS,
@@ -447,7 +447,7 @@ def declared() -> tuple[tuple[Field[Any], Variable], ...]:
 def announce_workers(workers: int, env: MutableMapping[str, str] | None = None) -> None:
     """Tell the worker processes about to be started (they inherit `env`) how many there are.
 
-    Each worker's caches depend on it (server/caching.py): in-process caches are
+    Each worker's caches depend on it (server/cache/caches.py): in-process caches are
     only safe in a process that has no siblings.
     """
     (os.environ if env is None else env)[WORKERS_VARIABLE] = str(workers)

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from server.cache_store_redis import NAMESPACE
+from server.cache.store_redis import NAMESPACE
 from tests.conftest import Api, Database
 from tests.redis_support import require_redis_url
 from tests.server.apps import serve

@@ -63,7 +63,7 @@ class Database:
 
 
 async def _migrate(url: str) -> None:
-    from server.migrate import upgrade
+    from server.cli.migrate import upgrade
 
     await upgrade(url)
 

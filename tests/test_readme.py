@@ -21,7 +21,7 @@ import httpx
 from graphql import OperationDefinitionNode, parse
 
 from resolvers.auth import TOKEN_PREFIX
-from server.seed import DEMO_USERS
+from server.cli.seed import DEMO_USERS
 from tests.conftest import Database
 from tests.live_server import LiveServer, live_server
 

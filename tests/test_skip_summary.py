@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # One test on both backends: without TEST_DATABASE_URL its PostgreSQL run is skipped.
-ON_BOTH_BACKENDS = "tests/server/test_seed.py::test_unknown_scale_is_refused"
+ON_BOTH_BACKENDS = "tests/server/cli/test_seed.py::test_unknown_scale_is_refused"
 
 
 def test_skips_are_counted_by_reason_with_how_to_run_them() -> None:

@@ -11,8 +11,8 @@ import httpx
 from asgi_lifespan import LifespanManager
 from redis.asyncio import Redis
 
-from schema.persisted import sha256_hex
 from server.app import create_app
+from server.persisted.protocol import sha256_hex
 from server.settings import Settings
 from tests.conftest import Api, Database
 from tests.redis_support import clear_persisted, require_redis_url

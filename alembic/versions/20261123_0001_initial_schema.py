@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-Written by hand to match models/ exactly (checked by tests/server/test_migrations.py
+Written by hand to match models/ exactly (checked by tests/server/cli/test_migrations.py
 with alembic's compare_metadata): constraint and index names follow the naming
 convention of models/base.py, DESC index columns are text expressions, and the
 products partial index carries both `postgresql_where` and `sqlite_where`.

@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-12-01
 
 Written by hand to match models/idempotency.py (checked by
-tests/server/test_migrations.py with alembic's compare_metadata).
+tests/server/cli/test_migrations.py with alembic's compare_metadata).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from resolvers.tokens import create_token
+from server.cli.migrate import upgrade
 from server.database import create_engine, create_sessionmaker
-from server.migrate import upgrade
 from server.settings import Settings
 from tests.live_server import LiveServer, live_server
 from tests.redis_support import clear_persisted, redis_url

@@ -1,4 +1,4 @@
-"""Running the real `storefront` CLI in a subprocess, for the tests/server/test_cli*.py files."""
+"""Running the real `storefront` CLI in a subprocess, for tests/server/cli/test_cli*.py."""
 
 from __future__ import annotations
 

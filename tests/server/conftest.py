@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from schema.result_cache import ResultCache
-from server.cache_store_memory import InMemoryCacheStore
-from server.cache_store_redis import RedisCacheStore
+from server.cache.protocol import ResultCache
+from server.cache.store_memory import InMemoryCacheStore
+from server.cache.store_redis import RedisCacheStore
 from tests.cache_support import delete_namespace, unique_namespace
 from tests.redis_support import require_redis_url
 

@@ -2,7 +2,7 @@
 
 hypothesis-graphql builds the selections; the scalars are ours so the values
 reach past parsing into the resolvers: IDs are mostly real global IDs of the
-seeded rows (server/seed.py, scale `small`), ints sit on the validation
+seeded rows (server/cli/seed.py, scale `small`), ints sit on the validation
 boundaries, strings include cursors, SQL wildcards and control characters,
 DateTimes are ISO strings near the edges of the calendar. Root fields of up to
 three generated queries are merged under aliases (siblings that share loaders,
@@ -24,7 +24,7 @@ from hypothesis_graphql._strategies import strategy as _internals
 from hypothesis_graphql.strategies import Mode
 
 from schema.global_id import to_global_id
-from server.seed import SCALES
+from server.cli.seed import SCALES
 
 Document = tuple[str, dict[str, Any] | None]
 

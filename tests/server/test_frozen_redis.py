@@ -24,8 +24,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from schema.persisted import sha256_hex
-from server.rate_limiter import KEY_PREFIX
+from server.persisted.protocol import sha256_hex
+from server.ratelimit.buckets import KEY_PREFIX
 from tests.cache_support import RedisProcess, redis_process
 from tests.conftest import Database
 from tests.live_server import live_server

@@ -24,7 +24,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, event, given, settings
 
 from schema import create_schema
-from server.seed import seed
+from server.cli.seed import seed
 from tests.conftest import Api, Database
 from tests.server.apps import serve
 from tests.server.generated_queries import Document, documents

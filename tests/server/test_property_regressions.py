@@ -70,7 +70,7 @@ CASES = {
         query=f'{{ orders(first: 100, after: "{_deep_cursor()}") {{ totalCount }} }}',
     ),
     # Issue 9, item 6: an undeclared variable 300 levels deep; orjson refuses it
-    # while the result cache builds its key (server/cached_response.py).
+    # while the result cache builds its key (server/cache/cached_response.py).
     "deep-unused-variable": Shrunk(
         role="anonymous", query="{ __typename }", variables={"unused": _nested(300)}
     ),

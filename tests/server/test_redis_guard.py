@@ -14,12 +14,12 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from schema.persisted import PersistedQueryStoreUnavailable
-from schema.rate_limit import BucketPolicy, RateLimiterUnavailable
-from schema.result_cache import CacheUnavailable
-from server.cache_store_redis import RedisCacheStore
-from server.persisted_store import RedisPersistedQueryStore
-from server.rate_limiter import RedisRateLimiter
+from server.cache.protocol import CacheUnavailable
+from server.cache.store_redis import RedisCacheStore
+from server.persisted.protocol import PersistedQueryStoreUnavailable
+from server.persisted.stores import RedisPersistedQueryStore
+from server.ratelimit.buckets import RedisRateLimiter
+from server.ratelimit.protocol import BucketPolicy, RateLimiterUnavailable
 from server.redis_guard import FAILURES_TO_OPEN, RedisGuard, bounded_client
 from tests.cache_support import RedisProcess, redis_process
 

@@ -7,8 +7,8 @@ from dataclasses import fields
 
 import pytest
 
+from server.cli.settings_doc import README, REGENERATE, settings_table, with_table
 from server.settings import Settings, SettingsError, declared
-from server.settings_doc import README, REGENERATE, settings_table, with_table
 
 
 def test_readme_configuration_table_is_the_rendering_of_the_declarations() -> None:

@@ -1,0 +1,103 @@
+"""The result caches of one process, built from settings in the lifespan.
+
+With REDIS_URL the store is Redis (shared by every worker and instance, so an
+invalidation in one reaches all); without it, an LRU in this process. The
+response cache subscribes to the change feed: every committed write drops what
+it changed, responses and entities alike, before its answer is sent.
+
+An in-process cache only sees the writes of its own process, so with sibling
+workers (WEB_CONCURRENCY > 1) and no Redis both caches are off: a write served
+by one worker would leave the others answering stale data. Separate instances
+cannot be detected; the startup line says what this process decided.
+
+Example:
+    caches = create_caches(settings, schema)
+    unsubscribe = change_feed.subscribe(caches.responses.invalidate)
+    ...
+    await caches.close()
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from graphql import GraphQLSchema
+
+from schema.cache_policy import CachePolicies
+from server.cache.entity_cache import StoreEntityCache
+from server.cache.response_cache import ResponseCache
+from server.cache.store_memory import InMemoryCacheStore
+from server.cache.store_redis import RedisCacheStore
+from server.redis_guard import bounded_client
+from server.settings import WORKERS_VARIABLE, Settings
+
+logger = logging.getLogger("storefront.cache")
+
+# Tombstones must outlive any read that may race with their write: the longest
+# an entity is kept, or an execution may run, with a margin.
+TOMBSTONE_MARGIN = 60.0
+
+
+@dataclass(slots=True)
+class Caches:
+    store: InMemoryCacheStore | RedisCacheStore
+    responses: ResponseCache
+    policies: CachePolicies
+    entities: StoreEntityCache | None
+
+    async def close(self) -> None:
+        await self.responses.close()
+        await self.store.close()
+
+
+def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
+    """The caches `settings` ask for; None when the result cache is off.
+
+    Logs one line saying which caches this process runs, and why.
+    """
+    if not settings.cache_enabled:
+        logger.info("result and entity caches off (CACHE_ENABLED=false)")
+        return None
+    if not settings.redis_url and settings.workers > 1:
+        logger.warning(
+            "result and entity caches off: %s=%d workers and no REDIS_URL; an in-process "
+            "cache would serve answers another worker's write has made stale. "
+            "Set REDIS_URL to turn them on",
+            WORKERS_VARIABLE,
+            settings.workers,
+        )
+        return None
+    execution = settings.execution_timeout_ms / 1000
+    tombstone_ttl = max(settings.cache_entity_ttl, execution) + TOMBSTONE_MARGIN
+    store: InMemoryCacheStore | RedisCacheStore
+    if settings.redis_url:
+        timeout = settings.cache_redis_timeout_ms / 1000
+        store = RedisCacheStore(
+            bounded_client(settings.redis_url, timeout=timeout),
+            timeout=timeout,
+            tombstone_ttl=tombstone_ttl,
+            owns_client=True,
+        )
+        logger.info("result and entity caches in Redis, shared by every worker and instance")
+    else:
+        store = InMemoryCacheStore(
+            max_bytes=settings.cache_memory_bytes, tombstone_ttl=tombstone_ttl
+        )
+        logger.info(
+            "result and entity caches in this process only: run more than one process "
+            "(workers or instances) with REDIS_URL set, or CACHE_ENABLED=false"
+        )
+    responses = ResponseCache(
+        store,
+        stale_while_revalidate=settings.cache_stale_while_revalidate,
+        stale_if_error=settings.cache_stale_if_error,
+        lock_wait=settings.cache_lock_wait_ms / 1000,
+        lock_ttl=max(execution, settings.cache_lock_wait_ms / 1000),
+    )
+    entities = (
+        StoreEntityCache(store, ttl=settings.cache_entity_ttl)
+        if settings.cache_entity_ttl > 0
+        else None
+    )
+    return Caches(store, responses, CachePolicies(schema), entities)

@@ -1,0 +1,350 @@
+"""The result-cache store in Redis, shared by every worker and instance.
+
+Layout (every key under `sf:v1:cache:`, every key with a TTL):
+
+    r:<key>     string, a response: header line (generations) + value; TTL of the entry
+    e:<tag>     string, an entity (`e:Product:42`): header line (snapshot) + value
+    t:<tag>     sorted set, the response keys carrying <tag>, scored by their expiry
+                (ms); TTL at least its longest member's; expired members trimmed on write
+    tv:<tag>    string, the clock of <tag>'s last invalidation (its tombstone)
+    clock       string, the invalidation clock: µs, max(previous + 1, server time)
+    gen         string, JSON {type: generation}, `*` for every type (one key, so a
+                lookup is one MGET of the entries and it)
+    lock:<key>  string, the token of the process filling <key>
+
+An invalidation is one Lua script: it advances the clock, writes a tombstone
+per tag, and deletes the tag's entity and the responses its sorted set lists;
+a set too large to walk inside a script is dropped in O(1) by bumping its
+type's generation instead. A response is stored by another script, which
+refuses it if one of its tags has a tombstone as new as the reader's snapshot.
+Nothing on the hot path scans keys.
+
+Fail-open: every call goes through a `RedisGuard` (server/redis_guard.py): it
+is bounded by `timeout` (give the store a client from `bounded_client`), and a
+call that fails or is late raises CacheUnavailable; the guard's breaker keeps
+the store away from a sick Redis for `retry_after` seconds at a time and logs
+the outage at most once a minute. An invalidation that cannot reach Redis is
+kept and replayed before this store serves anything again.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from server.cache.protocol import ALL_TYPES, CacheUnavailable, Snapshot, type_of_tag
+from server.redis_guard import RedisGuard
+
+logger = logging.getLogger("storefront.cache")
+
+NAMESPACE = "sf:v1:cache"
+META_TTL_MS = 7 * 24 * 3600 * 1000  # the clock and the generations
+MAX_TAG_MEMBERS = 1000
+MAX_PENDING_TAGS = 10_000
+
+# Bumps generations in the JSON of KEYS[1]. Shared by the scripts below.
+_BUMP = """
+local function bump(key, names, ttl)
+  local raw = redis.call('GET', key)
+  local generations = raw and cjson.decode(raw) or {}
+  for _, name in ipairs(names) do
+    generations[name] = (generations[name] or 0) + 1
+  end
+  redis.call('SET', key, cjson.encode(generations), 'PX', ttl)
+end
+"""
+
+# KEYS: generations. ARGV: its TTL (ms), then the types to bump.
+_INVALIDATE_TYPES = (
+    _BUMP
+    + """
+local names = {}
+for i = 2, #ARGV do names[#names + 1] = ARGV[i] end
+bump(KEYS[1], names, ARGV[1])
+"""
+)
+
+# KEYS: clock, generations, then per tag: its sorted set, tombstone, entity.
+# ARGV: tombstone TTL (ms), most members to delete per tag, clock TTL (ms),
+# then the type of each tag. Lua numbers print as 1.7e+15: format them.
+_INVALIDATE = (
+    _BUMP
+    + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local clock = math.max((tonumber(redis.call('GET', KEYS[1])) or 0) + 1, now)
+local stamp = string.format('%.0f', clock)
+redis.call('SET', KEYS[1], stamp, 'PX', ARGV[3])
+local dropped = 0
+for i = 3, #KEYS, 3 do
+  local members = KEYS[i]
+  redis.call('SET', KEYS[i + 1], stamp, 'PX', ARGV[1])
+  redis.call('DEL', KEYS[i + 2])
+  if redis.call('ZCARD', members) > tonumber(ARGV[2]) then
+    bump(KEYS[2], {ARGV[3 + i / 3]}, ARGV[3])
+  else
+    local keys = redis.call('ZRANGE', members, 0, -1)
+    for j = 1, #keys, 500 do
+      redis.call('DEL', unpack(keys, j, math.min(j + 499, #keys)))
+    end
+    dropped = dropped + #keys
+  end
+  redis.call('DEL', members)
+end
+return dropped
+"""
+)
+
+# KEYS: the entry, then per tag: its sorted set and tombstone.
+# ARGV: value, TTL (ms), the reader's snapshot clock (µs), tombstone TTL (ms).
+_PUT = """
+local since = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if now - since > tonumber(ARGV[4]) * 1000 then
+  return 0
+end
+for i = 2, #KEYS, 2 do
+  local tombstone = tonumber(redis.call('GET', KEYS[i + 1]))
+  if tombstone and tombstone >= since then
+    return 0
+  end
+end
+local ttl = tonumber(ARGV[2])
+local now_ms = math.floor(now / 1000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+for i = 2, #KEYS, 2 do
+  local members = KEYS[i]
+  redis.call('ZREMRANGEBYSCORE', members, '-inf', string.format('%.0f', now_ms))
+  redis.call('ZADD', members, string.format('%.0f', now_ms + ttl), KEYS[1])
+  if redis.call('PTTL', members) < ttl then
+    redis.call('PEXPIRE', members, ttl)
+  end
+end
+return 1
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _frame(header: Mapping[str, Any], value: bytes) -> bytes:
+    return orjson.dumps(header) + b"\n" + value
+
+
+def _unframe(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    header, _, value = raw.partition(b"\n")
+    return orjson.loads(header), value
+
+
+def _generations(raw: bytes | None) -> dict[str, int]:
+    return {} if raw is None else {k: int(v) for k, v in orjson.loads(raw).items()}
+
+
+def _snapshot(clock: Any, server_time: Any, generations: bytes | None) -> Snapshot:
+    seconds, micros = server_time
+    now = int(seconds) * 1_000_000 + int(micros)
+    return Snapshot(max(int(clock or 0), now), _generations(generations))
+
+
+def _current(header: Mapping[str, Any], generations: Mapping[str, int]) -> bool:
+    recorded: Mapping[str, int] = header["g"]
+    return all(generations.get(t, 0) == g for t, g in recorded.items())
+
+
+class RedisCacheStore:
+    """Implements server.cache.protocol.ResultCache in Redis (see the module docstring)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        timeout: float = 0.05,
+        tombstone_ttl: float = 600.0,
+        retry_after: float = 1.0,
+        namespace: str = NAMESPACE,
+        owns_client: bool = False,
+    ) -> None:
+        self.redis = redis
+        self.tombstone_ttl = tombstone_ttl
+        self.guard = RedisGuard(
+            "result cache",
+            timeout=timeout,
+            retry_after=retry_after,
+            error=CacheUnavailable,
+            logger=logger,
+            fallback="bypassed, serving from the database",
+        )
+        self.prefix = namespace + ":"
+        self._owns_client = owns_client
+        self._invalidate = redis.register_script(_INVALIDATE)
+        self._invalidate_types = redis.register_script(_INVALIDATE_TYPES)
+        self._put = redis.register_script(_PUT)
+        self._unlock = redis.register_script(_UNLOCK)
+        self._pending: set[str] = set()
+        self._pending_types: set[str] = set()
+
+    # Reads and writes
+
+    async def get(self, keys: Sequence[str]) -> list[bytes | None]:
+        names = [self.prefix + "r:" + key for key in keys] + [self.prefix + "gen"]
+        async with self._bounded():
+            found: list[Any] = await self.redis.mget(names)
+        *raws, generations = found
+        current = _generations(generations)
+        values: list[bytes | None] = []
+        for raw in raws:
+            if raw is None:
+                values.append(None)
+                continue
+            header, value = _unframe(raw)
+            values.append(value if _current(header, current) else None)
+        return values
+
+    async def snapshot(self) -> Snapshot:
+        async with self._bounded(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget(self.prefix + "clock", self.prefix + "gen")
+            pipe.time()
+            (clock, generations), server_time = await pipe.execute()
+        return _snapshot(clock, server_time, generations)
+
+    async def put(
+        self, key: str, value: bytes, *, tags: Collection[str], ttl: float, since: Snapshot
+    ) -> bool:
+        keys = [self.prefix + "r:" + key]
+        for tag in tags:
+            keys += [self.prefix + "t:" + tag, self.prefix + "tv:" + tag]
+        header = {"g": self._recorded(tags, since)}
+        async with self._bounded():
+            stored = await self._put(
+                keys=keys,
+                args=[
+                    _frame(header, value),
+                    max(1, int(ttl * 1000)),
+                    since.clock,
+                    int(self.tombstone_ttl * 1000),
+                ],
+            )
+        return bool(stored)
+
+    async def get_entities(self, tags: Sequence[str]) -> tuple[list[bytes | None], Snapshot]:
+        names = [self.prefix + "e:" + t for t in tags] + [self.prefix + "tv:" + t for t in tags]
+        names += [self.prefix + "clock", self.prefix + "gen"]
+        async with self._bounded(), self.redis.pipeline(transaction=False) as pipe:
+            pipe.mget(names)
+            pipe.time()
+            (*found, clock, generations), server_time = await pipe.execute()
+        snapshot = _snapshot(clock, server_time, generations)
+        raws, tombstones = found[: len(tags)], found[len(tags) :]
+        values: list[bytes | None] = []
+        for raw, tombstone in zip(raws, tombstones, strict=True):
+            if raw is None:
+                values.append(None)
+                continue
+            header, value = _unframe(raw)
+            fresh = tombstone is None or int(tombstone) < header["c"]
+            values.append(value if fresh and _current(header, snapshot.generations) else None)
+        return values, snapshot
+
+    async def put_entities(
+        self, values: Mapping[str, bytes], *, ttl: float, since: Snapshot
+    ) -> None:
+        if not values:
+            return
+        async with self._bounded(), self.redis.pipeline(transaction=False) as pipe:
+            for tag, value in values.items():
+                header = {"c": since.clock, "g": self._recorded((tag,), since)}
+                pipe.set(
+                    self.prefix + "e:" + tag, _frame(header, value), px=max(1, int(ttl * 1000))
+                )
+            await pipe.execute()
+
+    # Invalidation
+
+    async def invalidate(self, tags: Collection[str]) -> None:
+        """Runs the invalidation script; when Redis cannot take it, keeps the tags
+        and replays them before serving anything again."""
+        self._pending.update(tags)
+        await self._sync()
+
+    async def invalidate_types(self, type_names: Collection[str]) -> None:
+        self._pending_types.update(type_names)
+        await self._sync()
+
+    async def _sync(self) -> None:
+        try:
+            async with self._bounded():
+                pass  # _bounded replays what is pending
+        except CacheUnavailable:
+            if len(self._pending) > MAX_PENDING_TAGS:
+                # Dropping everything is as correct as the tags, and bounded.
+                self._pending.clear()
+                self._pending_types.add(ALL_TYPES)
+
+    async def _flush_pending(self) -> None:
+        if self._pending_types:
+            names = sorted(self._pending_types)
+            await self._invalidate_types(keys=[self.prefix + "gen"], args=[META_TTL_MS, *names])
+            self._pending_types.difference_update(names)
+        if self._pending:
+            tags = sorted(self._pending)
+            keys = [self.prefix + "clock", self.prefix + "gen"]
+            for tag in tags:
+                keys += [
+                    self.prefix + "t:" + tag,
+                    self.prefix + "tv:" + tag,
+                    self.prefix + "e:" + tag,
+                ]
+            await self._invalidate(
+                keys=keys,
+                args=[
+                    int(self.tombstone_ttl * 1000),
+                    MAX_TAG_MEMBERS,
+                    META_TTL_MS,
+                    *(type_of_tag(t) for t in tags),
+                ],
+            )
+            self._pending.difference_update(tags)
+
+    # Locks
+
+    async def lock(self, key: str, ttl: float) -> str | None:
+        token = secrets.token_hex(8)
+        async with self._bounded():
+            acquired = await self.redis.set(
+                self.prefix + "lock:" + key, token, nx=True, px=max(1, int(ttl * 1000))
+            )
+        return token if acquired else None
+
+    async def unlock(self, key: str, token: str) -> None:
+        async with self._bounded():
+            await self._unlock(keys=[self.prefix + "lock:" + key], args=[token])
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.redis.aclose()
+
+    # Helpers
+
+    def _recorded(self, tags: Collection[str], since: Snapshot) -> dict[str, int]:
+        types = {type_of_tag(t) for t in tags} | {ALL_TYPES}
+        return {t: since.generations.get(t, 0) for t in sorted(types)}
+
+    @asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """Runs the block against Redis through the guard, replaying pending
+        invalidations first; CacheUnavailable when Redis fails or is slow."""
+        async with self.guard.bounded():
+            if self._pending or self._pending_types:
+                await self._flush_pending()
+            yield

@@ -1,0 +1,63 @@
+"""Log lines never carry a client's control characters: a newline cannot forge a line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from server.cli.migrate import upgrade
+from server.observability.log_config import EscapeControlCharacters, escape_control_characters
+from tests.live_server import live_server
+
+FORGED = "Catalog\n2026-12-01 00:00:00,000 ERROR storefront.auth: admin token leaked\x1b[2J"
+
+
+@pytest.fixture
+async def audit_env(tmp_path: Path) -> dict[str, str]:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}"
+    await upgrade(database_url)
+    return {"DATABASE_URL": database_url, "PERSISTED_QUERIES": "audit", "LOG_LEVEL": "warning"}
+
+
+def test_a_newline_in_an_audited_operation_name_stays_on_its_line(
+    audit_env: dict[str, str],
+) -> None:
+    with live_server(audit_env) as server:
+        body = {"query": "query Catalog { categories { name } }", "operationName": FORGED}
+        response = httpx.post(server.graphql, json=body)
+        output = server.output()
+
+    assert response.status_code in (200, 400)  # no operation of that name
+    [line] = [line for line in output.splitlines() if "untrusted document" in line]
+    assert "(operation Catalog\\n2026-12-01 00:00:00,000 ERROR storefront.auth:" in line
+    assert "leaked\\x1b[2J)" in line
+    assert not any(line.startswith("2026-12-01 00:00:00,000") for line in output.splitlines())
+    assert "\x1b" not in output
+
+
+def test_arguments_of_every_kind_are_escaped_and_tracebacks_kept() -> None:
+    class Shouty:
+        def __str__(self) -> str:
+            return "one\ntwo"
+
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "%s %s %d %s\x00", ("a\nb", Shouty(), 3, None), None
+    )
+    assert EscapeControlCharacters().filter(record)
+    assert record.getMessage() == "a\\nb one\\ntwo 3 None\\x00"
+    assert EscapeControlCharacters().filter(record)  # idempotent
+    assert record.getMessage() == "a\\nb one\\ntwo 3 None\\x00"
+
+    named = logging.LogRecord("x", logging.INFO, __file__, 1, "%(who)s", None, None)
+    named.args = {"who": "\rme"}
+    EscapeControlCharacters().filter(named)
+    assert named.getMessage() == "\\rme"
+    assert escape_control_characters("tab\tkept\x7f") == "tab\tkept\\x7f"
+
+
+@pytest.mark.parametrize("text", ["plain", "ünïcode ✓", ""])
+def test_text_without_control_characters_is_unchanged(text: str) -> None:
+    assert escape_control_characters(text) == text
