@@ -27,11 +27,10 @@ Example:
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     FieldNode,
@@ -223,12 +222,15 @@ class _Walk:
 
 
 class CachePolicies:
-    """The cache policy of operations of one schema; plans cached per document hash."""
+    """The cache policy of operations of one schema; each operation's plan is built
+    once and kept in its document's entry (`Document.plans`), keyed by this object.
+
+    `cache_size` is accepted for compatibility and unused: the document cache bounds
+    the plans.
+    """
 
     def __init__(self, schema: GraphQLSchema, *, cache_size: int = 1000) -> None:
         self.schema = schema
-        self._cache_size = cache_size
-        self._plans: OrderedDict[tuple[str, str | None], _Plan] = OrderedDict()
 
     def policy(
         self,
@@ -251,20 +253,10 @@ class CachePolicies:
         return CachePolicy(int(hint.max_age), hint.scope is Scope.PRIVATE)
 
     def _plan(self, document: Document, operation: OperationDefinitionNode) -> _Plan:
-        key = (document.sha256, None if operation.name is None else operation.name.value)
-        plan = self._plans.get(key)
-        if plan is not None:
-            self._plans.move_to_end(key)
-            return plan
-        fragments = {
-            d.name.value: d
-            for d in document.ast.definitions
-            if isinstance(d, FragmentDefinitionNode)
-        }
-        walk = _Walk(self.schema, fragments)
-        walk.selection_set(operation.selection_set, self.schema.query_type)
-        plan = _Plan(_combine(walk.hints), tuple(walk.conditional))
-        self._plans[key] = plan
-        if len(self._plans) > self._cache_size:
-            self._plans.popitem(last=False)
-        return plan
+        key = (self, None if operation.name is None else operation.name.value)
+        plan = document.plans.get(key)
+        if plan is None:
+            walk = _Walk(self.schema, document.fragments)
+            walk.selection_set(operation.selection_set, self.schema.query_type)
+            plan = document.plans[key] = _Plan(_combine(walk.hints), tuple(walk.conditional))
+        return cast("_Plan", plan)

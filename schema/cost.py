@@ -18,8 +18,9 @@ The rules, in the style of Shopify's calculated cost and the IBM GraphQL cost sp
 - introspection root fields cost their table weight and are not walked;
 - under an interface, fragments on its concrete types cost the dearest of them.
 
-An operation's plan is compiled once per document, cached by the document's SHA-256:
-every size that does not depend on a variable is folded into constants there, so
+An operation's plan is compiled once per document and kept in the document's entry
+of the executor's document cache (schema/analysis.py), evicted with it. Every size
+that does not depend on a variable is folded into constants there, so
 `requested(variables)` only multiplies out the few sizes that do (`first: $n` costs
 n, not 1). Fragments are compiled once each and shared by their spreads, so a
 fragment spread many times is counted every time without being walked every time.
@@ -34,10 +35,9 @@ Example:
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     FieldNode,
@@ -76,7 +76,7 @@ from schema.executor import Document, RequestError
 OBJECT_WEIGHT = 1
 LEAF_WEIGHT = 0
 DEFAULT_LIST_SIZE = 10
-MAX_CACHED_PLANS = 1000
+MAX_CACHED_PLANS = 1000  # no longer used: plans live (and are evicted) with their document
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +242,12 @@ class Price:
 
 
 class CostAnalysis:
-    """Prices operations against `schema`; plans are cached per document and operation."""
+    """Prices operations against `schema`; each operation's plan is compiled once and
+    kept in its document's entry (`Document.plans`), keyed by this analysis.
+
+    `cache_size` is accepted for compatibility and unused: the document cache bounds
+    the plans.
+    """
 
     def __init__(
         self,
@@ -258,8 +263,6 @@ class CostAnalysis:
         self.mutation_cost = mutation_cost
         self.costs = costs
         self.argument_costs = _argument_costs(costs)
-        self._cache_size = cache_size
-        self._plans: OrderedDict[tuple[str, str | None], CostPlan] = OrderedDict()
 
     def price(
         self,
@@ -275,17 +278,12 @@ class CostAnalysis:
         return Price(plan.bound(variables), requested)
 
     def plan(self, document: Document, operation: OperationDefinitionNode) -> CostPlan:
-        """The compiled plan of a validated operation (cached by document hash)."""
-        key = (document.sha256, operation.name.value if operation.name else None)
-        plan = self._plans.get(key)
-        if plan is not None:
-            self._plans.move_to_end(key)
-            return plan
-        plan = CostPlan(_Compiler(self, document).operation(operation))
-        self._plans[key] = plan
-        if len(self._plans) > self._cache_size:
-            self._plans.popitem(last=False)
-        return plan
+        """The compiled plan of a validated operation (kept with the document)."""
+        key = (self, None if operation.name is None else operation.name.value)
+        plan = document.plans.get(key)
+        if plan is None:
+            plan = document.plans[key] = CostPlan(_Compiler(self, document).operation(operation))
+        return cast("CostPlan", plan)
 
 
 class _Compiler:
@@ -295,11 +293,7 @@ class _Compiler:
         self.argument_costs = analysis.argument_costs
         self.mutation_cost = analysis.mutation_cost
         self.mutation_type = analysis.schema.mutation_type
-        self.fragments = {
-            d.name.value: d
-            for d in document.ast.definitions
-            if isinstance(d, FragmentDefinitionNode)
-        }
+        self.fragments = document.fragments
         self.compiled: dict[tuple[str, _Size | None], _Selection] = {}
 
     def operation(self, operation: OperationDefinitionNode) -> _Selection:

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    DocumentNode,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -36,6 +33,7 @@ from graphql.validation import (
     specified_rules,
 )
 
+from schema.analysis import MAX_CACHED_DOCUMENTS, Document, DocumentCache, Refusal, RequestError
 from schema.errors import (
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
@@ -47,18 +45,16 @@ from schema.input_values import (
     control_character_in_variables,
     variables_too_deep,
 )
-from schema.limits import DocumentLimits, LimitViolation, check_limits, parser_limit_violation
+from schema.limits import DocumentLimits, check_limits, parser_limit_violation
 
-MAX_CACHED_DOCUMENTS = 1000
-
-
-class RequestError(Exception):
-    """The request failed before execution: nothing ran."""
-
-    def __init__(self, code: str, errors: list[GraphQLError]) -> None:
-        super().__init__(errors[0].message if errors else code)
-        self.code = code
-        self.errors = errors
+__all__ = [
+    "MAX_CACHED_DOCUMENTS",
+    "Document",
+    "Executor",
+    "QueryTimeout",
+    "RequestError",
+    "is_mutation",
+]
 
 
 class QueryTimeout(Exception):
@@ -72,47 +68,15 @@ class QueryTimeout(Exception):
         )
 
 
-@dataclass(slots=True)
-class Document:
-    """A parsed document, identified by the SHA-256 of its text.
-
-    Validation, the document limits and the check of its literals run once per
-    document; their outcome is kept here.
-    """
-
-    ast: DocumentNode
-    sha256: str
-    validation_errors: list[GraphQLError] | None = None
-    limit_violation: LimitViolation | None = None
-    literal_error: GraphQLError | None = None
-
-    def operation(self, name: str | None) -> OperationDefinitionNode:
-        operations = [d for d in self.ast.definitions if isinstance(d, OperationDefinitionNode)]
-        if name is None:
-            if len(operations) == 1:
-                return operations[0]
-            raise RequestError(
-                GRAPHQL_VALIDATION_FAILED,
-                [
-                    GraphQLError(
-                        "Must provide operation name if query contains multiple operations."
-                    )
-                ],
-            )
-        for operation in operations:
-            if operation.name is not None and operation.name.value == name:
-                return operation
-        raise RequestError(
-            GRAPHQL_VALIDATION_FAILED, [GraphQLError(f"Unknown operation named '{name}'.")]
-        )
-
-
 def is_mutation(operation: OperationDefinitionNode) -> bool:
     return operation.operation is not OperationType.QUERY
 
 
 class Executor:
     """Parses, validates (cached by document text) and executes operations.
+
+    Parsed documents and their analysis are kept in `documents`, a bounded LRU
+    (`cache_size` entries when none is given).
 
     `limits` bound every document before it runs; without `introspection`, schema
     introspection is refused and errors suggest no field names ("Did you mean ...");
@@ -127,10 +91,12 @@ class Executor:
         limits: DocumentLimits | None = None,
         introspection: bool = True,
         timeout: float | None = None,
+        documents: DocumentCache | None = None,
     ) -> None:
         self.schema = schema
-        self._cache_size = cache_size
-        self._documents: OrderedDict[str, Document] = OrderedDict()
+        # Every analysis of a document (validation, limits, cost and cache-policy
+        # plans) lives in its entry here: one cache, one eviction.
+        self.documents = documents if documents is not None else DocumentCache(cache_size)
         self.limits = limits or DocumentLimits()
         self.hide_suggestions = not introspection
         self.timeout = timeout
@@ -140,24 +106,26 @@ class Executor:
         self._rules = tuple(rules)
 
     def parse(self, query: str) -> Document:
-        """The parsed document of `query` (cached); RequestError when it does not parse."""
-        cached = self._documents.get(query)
-        if cached is not None:
-            self._documents.move_to_end(query)
-            return cached
+        """The parsed document of `query` (cached); RequestError when it does not parse
+        (the refusal is cached too)."""
+        entry = self.documents.get(query)
+        if entry is None:
+            entry = self._parse(query)
+            self.documents.put(query, entry)
+        if isinstance(entry, Refusal):
+            raise entry.error()
+        return entry
+
+    def _parse(self, query: str) -> Document | Refusal:
         max_tokens = self.limits.max_tokens
         try:
             ast = parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
         except GraphQLError as error:
             violation = parser_limit_violation(error, self.limits)
             if violation is not None:
-                raise RequestError(violation.code, [violation.error]) from None
-            raise RequestError(GRAPHQL_PARSE_FAILED, [error]) from None
-        document = Document(ast, hashlib.sha256(query.encode()).hexdigest())
-        self._documents[query] = document
-        if len(self._documents) > self._cache_size:
-            self._documents.popitem(last=False)
-        return document
+                return Refusal(violation.code, (violation.error,))
+            return Refusal(GRAPHQL_PARSE_FAILED, (error,))
+        return Document(ast, hashlib.sha256(query.encode()).hexdigest())
 
     def validate(self, document: Document) -> None:
         """RequestError when the document is not valid against the schema, over a
@@ -168,7 +136,9 @@ class Executor:
                 self.schema, document.ast, self._rules, hide_suggestions=self.hide_suggestions
             )
             if not errors:
-                document.limit_violation = check_limits(document.ast, self.limits)
+                document.limit_violation = check_limits(
+                    document.ast, self.limits, fragments=document.fragments
+                )
                 document.literal_error = control_character_in_literals(document.ast)
             document.validation_errors = errors
         if document.validation_errors:

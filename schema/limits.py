@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from graphql import (
@@ -61,7 +62,7 @@ class _Size:
 class _Measure:
     """Measures selection sets, each fragment once."""
 
-    def __init__(self, fragments: dict[str, FragmentDefinitionNode]) -> None:
+    def __init__(self, fragments: Mapping[str, FragmentDefinitionNode]) -> None:
         self.fragments = fragments
         self.measured: dict[str, _Size] = {}
 
@@ -99,11 +100,21 @@ class _Measure:
         return size
 
 
-def check_limits(document: DocumentNode, limits: DocumentLimits) -> LimitViolation | None:
-    """The first limit a (valid) document's operations exceed, or None."""
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+def check_limits(
+    document: DocumentNode,
+    limits: DocumentLimits,
+    *,
+    fragments: Mapping[str, FragmentDefinitionNode] | None = None,
+) -> LimitViolation | None:
+    """The first limit a (valid) document's operations exceed, or None.
+
+    `fragments` is the document's fragment map when the caller has it already
+    (`Document.fragments`); else it is built here.
+    """
+    if fragments is None:
+        fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
     measure = _Measure(fragments)
     for operation in document.definitions:
         if not isinstance(operation, OperationDefinitionNode):

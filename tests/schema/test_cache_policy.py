@@ -168,12 +168,16 @@ def test_a_type_missing_from_the_table_is_not_cacheable() -> None:
 
 
 def test_plans_are_cached_per_document(graphql_schema: GraphQLSchema) -> None:
-    policies = CachePolicies(graphql_schema, cache_size=1)
-    executor = Executor(graphql_schema)
+    # Plans live in their document's entry of the executor's (bounded) document cache.
+    policies = CachePolicies(graphql_schema)
+    executor = Executor(graphql_schema, cache_size=1)
     first = executor.parse("{ categories { name } }")
     second = executor.parse("{ products { totalCount } }")
     for document in (first, first, second):
         executor.validate(document)
         policies.policy(document, document.operation(None), {})
 
-    assert list(policies._plans) == [(second.sha256, None)]
+    assert list(first.plans) == [(policies, None)]
+    assert list(second.plans) == [(policies, None)]
+    assert executor.parse("{ products { totalCount } }") is second
+    assert executor.parse("{ categories { name } }") is not first  # evicted with its plan
