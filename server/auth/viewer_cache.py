@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from cachetools import TTLCache
 
 from resolvers.auth import hash_token
 from resolvers.errors import Unauthenticated
@@ -55,8 +56,14 @@ class AuthCache:
         self.negative_seconds = negative_seconds
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Viewer]] = OrderedDict()
-        self._unknown: OrderedDict[str, tuple[float, Unauthenticated]] = OrderedDict()
+        # LRUs whose entries expire: a viewer is fresh until the time it holds, then
+        # kept `stale_seconds` more for outages; an unknown token, `negative_seconds`.
+        self._entries: TTLCache[str, tuple[float, Viewer]] = TTLCache(
+            maxsize=max_entries, ttl=ttl_seconds + stale_seconds, timer=clock
+        )
+        self._unknown: TTLCache[str, Unauthenticated] = TTLCache(
+            maxsize=max_entries, ttl=negative_seconds, timer=clock
+        )
         self._lookups: dict[str, asyncio.Future[Viewer]] = {}
         self._stale_logged_at = -STALE_LOG_INTERVAL
 
@@ -84,11 +91,10 @@ class AuthCache:
         now = self._clock()
         cached = self._entries.get(key)
         if cached is not None and cached[0] > now:
-            self._entries.move_to_end(key)
             return cached[1]
         unknown = self._unknown.get(key)
-        if unknown is not None and unknown[0] > now:
-            raise unknown[1]
+        if unknown is not None:
+            raise unknown
         flight = self._lookups.get(key)
         if flight is not None:
             return await asyncio.shield(flight)
@@ -120,7 +126,7 @@ class AuthCache:
         try:
             viewer = await authenticate(authorization)
         except Unauthenticated as error:
-            self._remember(self._unknown, key, (now + self.negative_seconds, error))
+            self._remember(self._unknown, key, error)
             raise
         except Exception as error:
             if cached is None or now >= cached[0] + self.stale_seconds:
@@ -133,11 +139,9 @@ class AuthCache:
         self._remember(self._entries, key, (now + self.ttl_seconds, viewer))
         return viewer
 
-    def _remember(self, entries: OrderedDict[str, T], key: str, value: T) -> None:
-        entries[key] = value
-        entries.move_to_end(key)
-        while len(entries) > self.max_entries:
-            entries.popitem(last=False)
+    def _remember(self, entries: TTLCache[str, T], key: str, value: T) -> None:
+        if entries.maxsize > 0:  # cachetools refuses any item when maxsize is 0
+            entries[key] = value
 
     def _log_stale(self, error: Exception) -> None:
         now = self._clock()

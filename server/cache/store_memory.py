@@ -61,6 +61,10 @@ class InMemoryCacheStore:
         self.tombstone_ttl = tombstone_ttl
         self.max_tombstones = max_tombstones
         self._clock = clock
+        # Hand-written, not cachetools: every eviction must also unhook the entry from
+        # the tag index (`_by_tag`), and cachetools evicts silently (only a subclass
+        # overriding popitem would hear of it); an entry is also dropped when a
+        # generation moved. The tombstones are a queue by age with a horizon, not an LRU.
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._by_tag: dict[str, set[str]] = {}
         self._bytes = 0

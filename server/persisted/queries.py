@@ -33,11 +33,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from cachetools import LRUCache
 
 from resolvers.viewer import Viewer
 from schema import Document, Executor
@@ -147,8 +148,10 @@ class PersistedQueries:
         self.mode = mode
         self.allow_admin = allow_admin
         self.max_document_bytes = max_document_bytes
-        self._cache_size = cache_size
-        self._documents: OrderedDict[str, Document] = OrderedDict()
+        # The documents this process knows the store holds (registered or trusted),
+        # by SHA-256. Not the executor's document cache: that one holds every text
+        # parsed, registered or not, and a hash found there would skip the store.
+        self._documents: LRUCache[str, Document] = LRUCache(maxsize=cache_size)
 
     @property
     def cached_documents(self) -> int:
@@ -315,16 +318,11 @@ class PersistedQueries:
         return document
 
     def _cached(self, sha256: str) -> Document | None:
-        document = self._documents.get(sha256)
-        if document is not None:
-            self._documents.move_to_end(sha256)
-        return document
+        return self._documents.get(sha256)  # a hit becomes the most recently used
 
     def _remember(self, document: Document) -> None:
-        self._documents[document.sha256] = document
-        self._documents.move_to_end(document.sha256)
-        if len(self._documents) > self._cache_size:
-            self._documents.popitem(last=False)
+        if self._documents.maxsize > 0:  # cachetools refuses any item when maxsize is 0
+            self._documents[document.sha256] = document
 
 
 def client_info(headers: Any) -> ClientInfo:

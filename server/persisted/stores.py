@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
+from cachetools import Cache, LRUCache, TTLCache
 from redis.asyncio import Redis
 
 from server.persisted.protocol import PersistedQueryStoreUnavailable, TrustedDocument
@@ -102,8 +102,15 @@ class InMemoryPersistedQueryStore:
         self._clock = clock
         # registrant -> (registrations in its window, window ends at)
         self._registrations: dict[str, tuple[int, float]] = {}
-        self._automatic: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
-        self._automatic_bytes = 0
+        # sha256 -> text, an LRU bounded in characters (and below by count, in
+        # put_automatic); each entry expires `apq_ttl_seconds` after it was stored.
+        self._automatic: Cache[str, str] = (
+            LRUCache[str, str](maxsize=max_bytes, getsizeof=len)
+            if apq_ttl_seconds is None
+            else TTLCache[str, str](
+                maxsize=max_bytes, ttl=apq_ttl_seconds, timer=clock, getsizeof=len
+            )
+        )
         self._trusted: dict[str, TrustedDocument] = {}
         self._trusted_by_sha256: dict[Any, Any] = {}
         self._unknown: dict[str, int] = {}
@@ -111,21 +118,13 @@ class InMemoryPersistedQueryStore:
     @property
     def automatic_bytes(self) -> int:
         """Characters held by APQ entries (what the byte bound limits)."""
-        return self._automatic_bytes
+        return int(self._automatic.currsize)
 
     def __len__(self) -> int:
         return len(self._automatic)
 
     async def get_automatic(self, sha256: str) -> str | None:
-        entry = self._automatic.get(sha256)
-        if entry is None:
-            return None
-        document, expires_at = entry
-        if expires_at is not None and self._clock() >= expires_at:
-            self._drop(sha256)
-            return None
-        self._automatic.move_to_end(sha256)
-        return document
+        return self._automatic.get(sha256)  # None once expired; a hit is now most recent
 
     async def put_automatic(self, sha256: str, document: str, *, registrant: str) -> bool:
         if len(document) > self.max_bytes:
@@ -134,11 +133,9 @@ class InMemoryPersistedQueryStore:
             return True
         if not self._count_registration(registrant):
             return False
-        ttl = self.apq_ttl_seconds
-        self._automatic[sha256] = (document, None if ttl is None else self._clock() + ttl)
-        self._automatic_bytes += len(document)
-        while len(self._automatic) > self.max_entries or self._automatic_bytes > self.max_bytes:
-            self._drop(next(iter(self._automatic)))
+        self._automatic[sha256] = document  # evicts the least recent past max_bytes
+        while len(self._automatic) > self.max_entries:
+            self._automatic.popitem()
         return True
 
     def _count_registration(self, registrant: str) -> bool:
@@ -157,10 +154,6 @@ class InMemoryPersistedQueryStore:
             while len(self._registrations) > MAX_REGISTRANTS:
                 del self._registrations[next(iter(self._registrations))]
         return True
-
-    def _drop(self, sha256: str) -> None:
-        document, _ = self._automatic.pop(sha256)
-        self._automatic_bytes -= len(document)
 
     async def get_trusted(self, key: str) -> TrustedDocument | None:
         found = self._trusted.get(key)
