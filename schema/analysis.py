@@ -15,10 +15,10 @@ Plans are keyed by their owner (the `CostAnalysis` or `CachePolicies` that built
 them) and the operation name: two analyses with different tables never share a plan.
 
 Example:
-    documents = DocumentCache(maxsize=1000)
-    executor = Executor(schema, documents=documents)
+    executor = Executor(schema, cache_size=1000)  # holds its DocumentCache: executor.documents
     document = executor.parse(text)  # the same Document for the same text, until evicted
-    document.plans  # (owner, operation name) -> plan, filled by CostAnalysis/CachePolicies
+    executor.validate(document)  # validated once; an invalid document stays invalid
+    costs.price(document, operation, variables)  # plan compiled once, kept in document.plans
 """
 
 from __future__ import annotations
@@ -118,8 +118,9 @@ class Refusal:
 
 class DocumentCache:
     """The bounded LRU of documents by text: a `Document`, or the `Refusal` of a text
-    that did not parse. One per executor; everything derived from a document lives
-    in its entry and is evicted with it."""
+    that did not parse. One per executor (validation depends on its rules and
+    limits); everything derived from a document lives in its entry and is evicted
+    with it."""
 
     def __init__(self, maxsize: int = MAX_CACHED_DOCUMENTS) -> None:
         self._entries: LRUCache[str, Document | Refusal] = LRUCache(maxsize=maxsize)

@@ -91,12 +91,12 @@ class Executor:
         limits: DocumentLimits | None = None,
         introspection: bool = True,
         timeout: float | None = None,
-        documents: DocumentCache | None = None,
     ) -> None:
         self.schema = schema
         # Every analysis of a document (validation, limits, cost and cache-policy
         # plans) lives in its entry here: one cache, one eviction.
-        self.documents = documents if documents is not None else DocumentCache(cache_size)
+        # Validation depends on this executor's schema, rules and limits: the cache is its own.
+        self.documents = DocumentCache(cache_size)
         self.limits = limits or DocumentLimits()
         self.hide_suggestions = not introspection
         self.timeout = timeout
