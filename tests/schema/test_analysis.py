@@ -3,7 +3,7 @@ executor, the cost analysis and the cache policies, refusals cached too."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,7 +31,7 @@ def graphql_schema() -> GraphQLSchema:
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts the expensive steps: parse, validate, the cost compiler, the policy walk."""
     counts = {"parse": 0, "validate": 0, "compile": 0, "walk": 0}
 
@@ -48,7 +48,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
     monkeypatch.setattr(compiler, "operation", counted("compile", compiler.operation))
     walk = schema.cache_policy._Walk
     monkeypatch.setattr(walk, "selection_set", counted("walk", walk.selection_set))
-    yield counts
+    return counts
 
 
 def _request(
