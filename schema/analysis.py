@@ -6,8 +6,9 @@ A document's entry is its `Document`: the parsed AST, its SHA-256, its fragment 
 the outcome of validation, of the document limits and of the literal check, and the
 plans compiled from it — a cost plan and a cache-policy plan per operation name,
 each built the first time it is asked for. `DocumentCache` is the one bounded cache
-of those entries, keyed by the document's text (hashing a text we must hash anyway
-to look it up; its SHA-256 is computed once, on a miss). A text that does not parse
+of those entries, keyed by the document's text: a lookup by text costs one string
+hash, a lookup by SHA-256 a digest per request; the SHA-256 is computed once, on a
+miss. A text that does not parse
 is kept too, as its refusal, so neither a bad document nor an invalid one is
 parsed or validated twice.
 
