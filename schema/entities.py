@@ -18,6 +18,11 @@ table per concern reads this table instead:
 tests/schema/test_entities.py fails when a Strawberry type implementing Node has
 no row, or a row names a loader, model or GraphQL type that does not exist.
 
+A new entity type is: its model (models/), its record with `type_name`
+(loaders/records.py), its batch function and typed by-id loader (loaders/), its
+Strawberry type and the field that reaches it (schema/types/, schema/query.py),
+and one row here. Its writes add their rules to resolvers/changes.py.
+
 Example (a type only its owner and admins may see, cached per viewer):
     Entity(WishlistRecord, Wishlist, "wishlist_by_id", Visibility.OWNER_OR_ADMIN,
            owner="user_id", max_age=60, scope=Scope.PRIVATE)
