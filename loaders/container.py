@@ -99,7 +99,6 @@ class Loaders:
 
     def _by_id(self, batch: BatchFn[int, E | None], record: type[E]) -> DataLoader[int, E | None]:
         """A by-id loader, through the entity cache when there is one; tagged `Type:id`."""
-        type_name = record.type_name
         cache = self.entity_cache
         if cache is None:
             return self._loader(batch, tags.entities(record))
@@ -110,7 +109,7 @@ class Loaders:
             async def fetch(ids: list[int]) -> list[E | None]:
                 return await batch(ids, sessionmaker=sessionmaker, dialect=dialect)
 
-            return await cache.load(type_name, keys, record, fetch)
+            return await cache.load(keys, record, fetch)
 
         return self._loader(through_cache, tags.entities(record))
 
