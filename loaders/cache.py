@@ -14,17 +14,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
-R = TypeVar("R")
+from loaders.tags import Tagged
+
+R = TypeVar("R", bound=Tagged)
 
 
 class EntityCache(Protocol):
     async def load(
         self,
-        type_name: str,
         ids: list[int],
         record: type[R],
         fetch: Callable[[list[int]], Awaitable[list[R | None]]],
     ) -> list[R | None]:
         """The `record` of each id, in order (None for a missing one): cached ones from
-        the cache, the others from one call of `fetch` with only those ids."""
+        the cache (under their `Type:id` tags), the others from one call of `fetch`
+        with only those ids."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from asyncio import Future
 from collections.abc import Iterable
 from functools import cached_property, partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -24,11 +24,11 @@ from loaders.records import (
     UserRecord,
 )
 from loaders.sql import Dialect
-from loaders.tags import TagRule
+from loaders.tags import Tagged, TagRule, entity_tag, list_tag
 
 K = TypeVar("K")
 V = TypeVar("V")
-R = TypeVar("R")
+E = TypeVar("E", bound=Tagged)
 
 
 def loaded(loader: DataLoader[K, V], key: K) -> V | Future[V]:
@@ -81,9 +81,11 @@ class Loaders:
             if isinstance(value, DataLoader):
                 value.clear_all()
 
-    def tag(self, tags: Iterable[str]) -> None:
-        """Records tags of a read made outside the loaders (root listings)."""
-        self.tags.update(tags)
+    def tag_listing(self, kind: type[Tagged], items: Iterable[Any]) -> None:
+        """Records a read made outside the loaders, of the root listing of `kind`:
+        `Type:list` and each `Type:id` it returned."""
+        self.tags.add(list_tag(kind))
+        self.tags.update(entity_tag(kind, item.id) for item in items)
 
     def _loader(self, batch: BatchFn[K, V], tag_rule: TagRule) -> DataLoader[K, V]:
         bound = partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect)
@@ -95,52 +97,50 @@ class Loaders:
 
         return IsolatedDataLoader(load_and_tag)
 
-    def _by_id(
-        self, batch: BatchFn[int, R | None], type_name: str, record: type[R]
-    ) -> DataLoader[int, R | None]:
+    def _by_id(self, batch: BatchFn[int, E | None], record: type[E]) -> DataLoader[int, E | None]:
         """A by-id loader, through the entity cache when there is one; tagged `Type:id`."""
         cache = self.entity_cache
         if cache is None:
-            return self._loader(batch, tags.entities(type_name))
+            return self._loader(batch, tags.entities(record))
 
         async def through_cache(
             keys: list[int], /, *, sessionmaker: SessionMaker, dialect: Dialect
-        ) -> list[R | None]:
-            async def fetch(ids: list[int]) -> list[R | None]:
+        ) -> list[E | None]:
+            async def fetch(ids: list[int]) -> list[E | None]:
                 return await batch(ids, sessionmaker=sessionmaker, dialect=dialect)
 
-            return await cache.load(type_name, keys, record, fetch)
+            return await cache.load(keys, record, fetch)
 
-        return self._loader(through_cache, tags.entities(type_name))
+        return self._loader(through_cache, tags.entities(record))
 
     # By id: None for a missing key.
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, UserRecord | None]:
-        return self._by_id(entities.user_by_id, "User", UserRecord)
+        return self._by_id(entities.user_by_id, UserRecord)
 
     @cached_property
     def category_by_id(self) -> DataLoader[int, CategoryRecord | None]:
-        return self._by_id(entities.category_by_id, "Category", CategoryRecord)
+        return self._by_id(entities.category_by_id, CategoryRecord)
 
     @cached_property
     def product_by_id(self) -> DataLoader[int, ProductRecord | None]:
-        return self._by_id(entities.product_by_id, "Product", ProductRecord)
+        return self._by_id(entities.product_by_id, ProductRecord)
 
     @cached_property
     def product_by_sku(self) -> DataLoader[str, ProductRecord | None]:
         return self._loader(
             entities.product_by_sku,
-            tags.both(tags.entities("Product"), tags.on_miss("Product:list")),
+            tags.both(tags.entities(ProductRecord), tags.on_miss(list_tag(ProductRecord))),
         )
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, OrderRecord | None]:
-        return self._by_id(entities.order_by_id, "Order", OrderRecord)
+        return self._by_id(entities.order_by_id, OrderRecord)
 
     @cached_property
     def review_by_id(self) -> DataLoader[int, ReviewRecord | None]:
-        return self._by_id(entities.review_by_id, "Review", ReviewRecord)
+        return self._by_id(entities.review_by_id, ReviewRecord)
 
     # One-to-many: an empty list for none.
 
@@ -149,7 +149,7 @@ class Loaders:
         """An order's items in insertion order (id ascending)."""
         return self._loader(
             relations.items_by_order_id,
-            tags.keyed("Order:{}"),
+            tags.keyed(entity_tag(OrderRecord, "{}")),
         )
 
     @cached_property
@@ -157,7 +157,10 @@ class Loaders:
         """A category's subcategories by name, then id."""
         return self._loader(
             relations.children_by_category_id,
-            tags.both(tags.entities("Category"), tags.keyed("Category:list:parent_id={}")),
+            tags.both(
+                tags.entities(CategoryRecord),
+                tags.keyed(list_tag(CategoryRecord, "parent_id", "{}")),
+            ),
         )
 
     # Aggregates: zero (or no average) for none.
@@ -167,14 +170,14 @@ class Loaders:
         """Count and mean rating of a product's reviews: `ReviewStats(0, None)` for none."""
         return self._loader(
             aggregates.review_stats_by_product_id,
-            tags.keyed("Product:{}"),
+            tags.keyed(entity_tag(ProductRecord, "{}")),
         )
 
     @cached_property
     def review_count_by_user_id(self) -> DataLoader[int, int]:
         return self._loader(
             aggregates.review_count_by_user_id,
-            tags.keyed("Review:list:user_id={}"),
+            tags.keyed(list_tag(ReviewRecord, "user_id", "{}")),
         )
 
     @cached_property
@@ -182,14 +185,17 @@ class Loaders:
         """Keys are (user id, status), status `None` counting orders of every status."""
         return self._loader(
             aggregates.order_count_by_user_id,
-            tags.both(tags.keyed("User:{}", part=0), tags.keyed("Order:list:user_id={}", part=0)),
+            tags.both(
+                tags.keyed(entity_tag(UserRecord, "{}"), part=0),
+                tags.keyed(list_tag(OrderRecord, "user_id", "{}"), part=0),
+            ),
         )
 
     @cached_property
     def active_product_count_by_category_id(self) -> DataLoader[int, int]:
         return self._loader(
             aggregates.active_product_count_by_category_id,
-            tags.keyed("Product:list:category_id={}"),
+            tags.keyed(list_tag(ProductRecord, "category_id", "{}")),
         )
 
     # Nested pages, newest first (created_at, then id, descending): keys carry the page
@@ -199,14 +205,20 @@ class Loaders:
     def reviews_page_by_product_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:
         return self._loader(
             nested_pages.reviews_page_by_product_id,
-            tags.both(tags.entities("Review"), tags.keyed("Review:list:product_id={}", part=0)),
+            tags.both(
+                tags.entities(ReviewRecord),
+                tags.keyed(list_tag(ReviewRecord, "product_id", "{}"), part=0),
+            ),
         )
 
     @cached_property
     def reviews_page_by_user_id(self) -> DataLoader[tuple[int, PageArgs], Page[ReviewRecord]]:
         return self._loader(
             nested_pages.reviews_page_by_user_id,
-            tags.both(tags.entities("Review"), tags.keyed("Review:list:user_id={}", part=0)),
+            tags.both(
+                tags.entities(ReviewRecord),
+                tags.keyed(list_tag(ReviewRecord, "user_id", "{}"), part=0),
+            ),
         )
 
     @cached_property
@@ -216,7 +228,10 @@ class Loaders:
         """Keys are (user id, status or `None` for every status, page arguments)."""
         return self._loader(
             nested_pages.orders_page_by_user_id,
-            tags.both(tags.entities("Order"), tags.keyed("Order:list:user_id={}", part=0)),
+            tags.both(
+                tags.entities(OrderRecord),
+                tags.keyed(list_tag(OrderRecord, "user_id", "{}"), part=0),
+            ),
         )
 
     @cached_property
@@ -226,5 +241,8 @@ class Loaders:
         """A category's active products."""
         return self._loader(
             nested_pages.products_page_by_category_id,
-            tags.both(tags.entities("Product"), tags.keyed("Product:list:category_id={}", part=0)),
+            tags.both(
+                tags.entities(ProductRecord),
+                tags.keyed(list_tag(ProductRecord, "category_id", "{}"), part=0),
+            ),
         )

@@ -4,16 +4,23 @@ Plain slotted dataclasses rather than ORM instances: the read path needs no
 identity map, change tracking or lazy loading, and building one of these costs
 a fraction of an ORM object. Field names match the columns, so GraphQL types
 can read leaves as plain attributes.
+
+An entity's record names its type once, in `type_name` (the GraphQL type's
+name): the loaders tag what they read with it (loaders/tags.py), and the
+entity vocabulary (schema/entities.py) refers to it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
+    type_name: ClassVar[str] = "User"
+
     id: int
     email: str
     name: str
@@ -24,6 +31,8 @@ class UserRecord:
 
 @dataclass(frozen=True, slots=True)
 class CategoryRecord:
+    type_name: ClassVar[str] = "Category"
+
     id: int
     name: str
     parent_id: int | None
@@ -31,6 +40,8 @@ class CategoryRecord:
 
 @dataclass(frozen=True, slots=True)
 class ProductRecord:
+    type_name: ClassVar[str] = "Product"
+
     id: int
     sku: str
     name: str
@@ -44,6 +55,8 @@ class ProductRecord:
 
 @dataclass(frozen=True, slots=True)
 class OrderRecord:
+    type_name: ClassVar[str] = "Order"
+
     id: int
     user_id: int
     status: str
@@ -53,6 +66,8 @@ class OrderRecord:
 
 @dataclass(frozen=True, slots=True)
 class OrderItemRecord:
+    type_name: ClassVar[str] = "OrderItem"
+
     id: int
     order_id: int
     product_id: int
@@ -62,6 +77,8 @@ class OrderItemRecord:
 
 @dataclass(frozen=True, slots=True)
 class ReviewRecord:
+    type_name: ClassVar[str] = "Review"
+
     id: int
     product_id: int
     user_id: int

@@ -65,7 +65,7 @@ async def products(
         sort=order,
         args=args,
     )
-    loaders.tag(["Product:list", *(f"Product:{p.id}" for p in page.items)])
+    loaders.tag_listing(ProductRecord, page.items)
 
     async def count() -> int:
         return await listings.products_count(
@@ -77,7 +77,7 @@ async def products(
 
 async def categories(*, loaders: Loaders) -> list[CategoryRecord]:
     found = await listings.all_categories(sessionmaker=loaders.sessionmaker)
-    loaders.tag(["Category:list", *(f"Category:{c.id}" for c in found)])
+    loaders.tag_listing(CategoryRecord, found)
     return found
 
 

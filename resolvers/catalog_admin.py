@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loaders.records import ProductRecord
+from loaders.sql import record_columns
 from models import Category, Product, utcnow
 from resolvers.changes import Changes, announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
@@ -22,17 +23,8 @@ MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_PRICE_CENTS = 2**31 - 1
 
-_PRODUCT_COLUMNS = (
-    Product.id,
-    Product.sku,
-    Product.name,
-    Product.description,
-    Product.price_cents,
-    Product.category_id,
-    Product.active,
-    Product.created_at,
-    Product.updated_at,
-)
+# What the writes return: the read record's columns, in its field order.
+_PRODUCT_COLUMNS = record_columns(Product.__table__, ProductRecord)
 
 
 @dataclass(frozen=True, slots=True)

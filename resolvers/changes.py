@@ -12,32 +12,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The rules, one row per write: (entity tags, list tags), filled in from the
-# ids the write passes to `announce`.
+from loaders.records import OrderRecord, ProductRecord, ReviewRecord, UserRecord
+from loaders.tags import entity_tag, list_tag
+
+# Templates of the tags a write changes, filled in from the ids it passes to
+# `announce`; spelt by loaders/tags.py, as the loaders spell what they read.
+_ORDER = entity_tag(OrderRecord, "{order_id}")
+_ORDER_LISTS = (list_tag(OrderRecord), list_tag(OrderRecord, "user_id", "{user_id}"))
+_PRODUCT = entity_tag(ProductRecord, "{product_id}")
+_USER = entity_tag(UserRecord, "{user_id}")
+
+# The rules, one row per write: (entity tags, list tags).
 CHANGE_RULES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "placeOrder": (
-        ("Order:{order_id}", "User:{user_id}"),
-        ("Order:list", "Order:list:user_id={user_id}"),
-    ),
+    "placeOrder": ((_ORDER, _USER), _ORDER_LISTS),
     # A status change moves the order between status-filtered lists.
-    "cancelOrder": (("Order:{order_id}",), ("Order:list", "Order:list:user_id={user_id}")),
-    "updateOrderStatus": (("Order:{order_id}",), ("Order:list", "Order:list:user_id={user_id}")),
+    "cancelOrder": ((_ORDER,), _ORDER_LISTS),
+    "updateOrderStatus": ((_ORDER,), _ORDER_LISTS),
     "addReview": (
-        ("Review:{review_id}", "Product:{product_id}", "User:{user_id}"),
-        ("Review:list:product_id={product_id}", "Review:list:user_id={user_id}"),
+        (entity_tag(ReviewRecord, "{review_id}"), _PRODUCT, _USER),
+        (
+            list_tag(ReviewRecord, "product_id", "{product_id}"),
+            list_tag(ReviewRecord, "user_id", "{user_id}"),
+        ),
     ),
     "createProduct": (
-        ("Product:{product_id}",),
-        ("Product:list", "Product:list:category_id={category_id}"),
+        (_PRODUCT,),
+        (list_tag(ProductRecord), list_tag(ProductRecord, "category_id", "{category_id}")),
     ),
     # Name, price or activity move a product within listings; a new category
     # moves it between category lists (old and new).
     "updateProduct": (
-        ("Product:{product_id}",),
+        (_PRODUCT,),
         (
-            "Product:list",
-            "Product:list:category_id={category_id}",
-            "Product:list:category_id={old_category_id}",
+            list_tag(ProductRecord),
+            list_tag(ProductRecord, "category_id", "{category_id}"),
+            list_tag(ProductRecord, "category_id", "{old_category_id}"),
         ),
     ),
 }

@@ -1,32 +1,35 @@
-"""`node(id:)` and `nodes(ids:)`: fetch any entity by its type and database id."""
+"""`node(id:)` and `nodes(ids:)`: fetch any entity by its by-id loader, as the
+viewer may see it. Which loader and which visibility come from the entity
+vocabulary (schema/entities.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from loaders import Loaders
-from resolvers.orders import visible_order
 from resolvers.viewer import Viewer
-
-# Types whose ids are public; orders go through the owner-or-admin rule.
-_PUBLIC_LOADERS = {
-    "User": "user_by_id",
-    "Category": "category_by_id",
-    "Product": "product_by_id",
-    "Review": "review_by_id",
-}
-
-NODE_TYPES = frozenset({*_PUBLIC_LOADERS, "Order", "OrderItem"})
+from resolvers.visibility import Visibility, may_see
 
 
-async def node(*, loaders: Loaders, viewer: Viewer, type_name: str, id_: int) -> Any:
+async def node(
+    *,
+    loaders: Loaders,
+    viewer: Viewer,
+    loader: str | None,
+    visibility: Visibility,
+    owner: str | None,
+    id_: int,
+) -> Any:
     """The entity, or None when it does not exist or the viewer may not see it.
 
-    OrderItem ids are valid ids but OrderItem is not a Node: they resolve to None.
+    `loader` names the type's by-id loader (None: ids of the type are valid but
+    resolve to None, as OrderItem's); `owner` the record's attribute holding the
+    owning user's id, for Visibility.OWNER_OR_ADMIN.
     """
-    if type_name == "Order":
-        return await visible_order(loaders=loaders, viewer=viewer, order_id=id_)
-    loader_name = _PUBLIC_LOADERS.get(type_name)
-    if loader_name is None:
+    if loader is None:
         return None
-    return await getattr(loaders, loader_name).load(id_)
+    found = await getattr(loaders, loader).load(id_)
+    if found is None or visibility is Visibility.PUBLIC:
+        return found
+    owner_id = None if owner is None else getattr(found, owner)
+    return found if may_see(viewer, visibility, owner_id=owner_id) else None

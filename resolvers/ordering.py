@@ -6,6 +6,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loaders.records import OrderRecord
+from loaders.sql import record_columns
 from models import Order, OrderItem, Product
 from resolvers.changes import Changes, announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
@@ -27,7 +28,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 
-_ORDER_COLUMNS = (Order.id, Order.user_id, Order.status, Order.total_cents, Order.created_at)
+# What the writes return: the read record's columns, in its field order.
+_ORDER_COLUMNS = record_columns(Order.__table__, OrderRecord)
 
 
 async def place_order(

@@ -23,14 +23,6 @@ async def order(*, loaders: Loaders, viewer: Viewer, order_id: int) -> OrderReco
     return found
 
 
-async def visible_order(*, loaders: Loaders, viewer: Viewer, order_id: int) -> OrderRecord | None:
-    """For `node`/`nodes`: the order if the viewer may see it, else null without an error."""
-    found: OrderRecord | None = await loaders.order_by_id.load(order_id)
-    if found is None or not viewer.can_see_private_data_of(found.user_id):
-        return None
-    return found
-
-
 async def orders(
     *,
     loaders: Loaders,
@@ -52,7 +44,7 @@ async def orders(
     page = await listings.orders_page(
         sessionmaker=loaders.sessionmaker, dialect=loaders.dialect, query=query, args=args
     )
-    loaders.tag(["Order:list", *(f"Order:{o.id}" for o in page.items)])
+    loaders.tag_listing(OrderRecord, page.items)
 
     async def count() -> int:
         return await listings.orders_count(

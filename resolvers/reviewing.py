@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loaders.records import ReviewRecord
+from loaders.sql import record_columns
 from models import Product, Review
 from resolvers.changes import Changes, announce
 from resolvers.errors import InvalidInput
@@ -16,14 +17,8 @@ from resolvers.viewer import Viewer
 
 MAX_BODY_LENGTH = 5000
 
-_REVIEW_COLUMNS = (
-    Review.id,
-    Review.product_id,
-    Review.user_id,
-    Review.rating,
-    Review.body,
-    Review.created_at,
-)
+# What the write returns: the read record's columns, in its field order.
+_REVIEW_COLUMNS = record_columns(Review.__table__, ReviewRecord)
 
 
 async def add_review(

@@ -37,7 +37,7 @@ async def users(
         raise Forbidden("Only admins may list users.")
     args = page_args(first=first, after=after, sort=NEWEST, default=20)
     page = await listings.users_page(sessionmaker=loaders.sessionmaker, args=args)
-    loaders.tag(["User:list", *(f"User:{u.id}" for u in page.items)])
+    loaders.tag_listing(UserRecord, page.items)
 
     async def count() -> int:
         return await listings.users_count(sessionmaker=loaders.sessionmaker)

@@ -1,6 +1,6 @@
 """Cache policy: how long a query's response may be cached, and for whom.
 
-One table of hints: a max-age and a scope per type and per field. A
+Hints: a max-age and a scope per type (the entity vocabulary's) and per field. A
 response's policy is the most restrictive hint over its selection: the
 smallest max-age, and PRIVATE (cached per viewer) when any field is. A field
 that names no hint takes its type's; an object type with no hint, an
@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, cast
 
 from graphql import (
@@ -49,13 +48,9 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values
 
 from resolvers.errors import InvalidInput
+from schema.entities import ENTITIES, Scope
 from schema.executor import Document, is_mutation
 from schema.global_id import from_global_id
-
-
-class Scope(Enum):
-    PUBLIC = "public"
-    PRIVATE = "private"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +65,9 @@ class CacheHint:
 PRIVATE = CacheHint(scope=Scope.PRIVATE)
 NOT_CACHEABLE = CacheHint(max_age=0)
 
-TYPE_HINTS: dict[str, CacheHint] = {
-    "Category": CacheHint(3600),
-    "Product": CacheHint(300),
-    "Review": CacheHint(60),
-    "User": CacheHint(300),
-    "Order": CacheHint(60, Scope.PRIVATE),
-    "OrderItem": CacheHint(300, Scope.PRIVATE),
-}
-"""Every object type of the schema has a hint here or is STRUCTURAL (a test checks)."""
+TYPE_HINTS: dict[str, CacheHint] = {e.type_name: CacheHint(e.max_age, e.scope) for e in ENTITIES}
+"""Each entity type's hint, from the vocabulary (schema/entities.py). Every object
+type of the schema has a hint here or is STRUCTURAL (a test checks)."""
 
 FIELD_HINTS: dict[tuple[str, str], CacheHint] = {
     ("Query", "viewer"): PRIVATE,

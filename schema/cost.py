@@ -70,6 +70,7 @@ from graphql import (
     is_list_type,
 )
 
+from schema.entities import ENTITIES
 from schema.errors import QUERY_TOO_COMPLEX
 from schema.executor import Document, RequestError
 
@@ -99,11 +100,9 @@ COSTS: dict[str, Cost] = {
     "Query.nodes": Cost(size_argument="ids"),
     "Category.children": Cost(size=5),
     "Order.items": Cost(size=5),
-    # Scalars that cost a statement of their own.
-    "OrderConnection.totalCount": Cost(weight=1),
-    "ProductConnection.totalCount": Cost(weight=1),
-    "ReviewConnection.totalCount": Cost(weight=1),
-    "UserConnection.totalCount": Cost(weight=1),
+    # Scalars that cost a statement of their own: the count behind the connection
+    # of each listed entity type (schema/entities.py).
+    **{f"{e.type_name}Connection.totalCount": Cost(weight=1) for e in ENTITIES if e.connection},
     # Introspection is answered from memory; a flat price per root field.
     "Query.__schema": Cost(weight=10),
     "Query.__type": Cost(weight=1),

@@ -6,7 +6,7 @@ import base64
 import binascii
 
 from resolvers.errors import InvalidInput
-from resolvers.nodes import NODE_TYPES
+from schema.entities import ENTITY_OF_TYPE
 
 # Database ids are BIGINT: anything larger cannot name a row.
 MAX_ID = 2**63 - 1
@@ -24,7 +24,7 @@ def from_global_id(global_id: str, *, field: str) -> tuple[str, int]:
         id_ = int(raw_id)
     except (ValueError, binascii.Error, UnicodeError):
         raise InvalidInput(f"`{field}` is not a valid ID.", field=field) from None
-    if type_name not in NODE_TYPES or not raw_id.isdigit() or not 1 <= id_ <= MAX_ID:
+    if type_name not in ENTITY_OF_TYPE or not raw_id.isdigit() or not 1 <= id_ <= MAX_ID:
         raise InvalidInput(f"`{field}` is not a valid ID.", field=field)
     return type_name, id_
 

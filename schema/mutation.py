@@ -17,10 +17,13 @@ from typing import Any
 
 import strawberry
 
+from loaders.records import OrderRecord, ProductRecord, ReviewRecord
+from loaders.tags import Tagged
 from resolvers import catalog_admin, ordering, reviewing
 from resolvers.changes import Changes
 from resolvers.errors import NotFound
 from schema.context import Info
+from schema.entities import ENTITY_OF_TYPE
 from schema.global_id import id_of_type
 from schema.types.catalog import Product
 from schema.types.enums import OrderStatus
@@ -34,23 +37,30 @@ from schema.types.orders import Order
 from schema.types.reviews import Review
 
 
-async def _committed(info: Info, loader_name: str, record: Any, changes: Changes) -> Any:
-    loaders = info.context.loaders
-    loaders.clear()
-    getattr(loaders, loader_name).prime(record.id, record)
+def _by_id_loader(info: Info, kind: type[Tagged]) -> Any:
+    """The by-id loader the entity vocabulary names for records of `kind`."""
+    loader = ENTITY_OF_TYPE[kind.type_name].loader
+    if loader is None:
+        raise LookupError(f"{kind.type_name} has no by-id loader")
+    return getattr(info.context.loaders, loader)
+
+
+async def _committed(info: Info, record: Any, changes: Changes) -> Any:
+    info.context.loaders.clear()
+    _by_id_loader(info, type(record)).prime(record.id, record)
     if info.context.idempotency is not None:
         info.context.idempotency.done = True
     await info.context.changes.publish(changes)
     return record
 
 
-async def _replayed(info: Info, loader_name: str) -> Any | None:
+async def _replayed(info: Info, kind: type[Tagged]) -> Any | None:
     """The entity a committed write under this request's key recorded; None when the
     write is to run."""
     keyed = info.context.idempotency
     if keyed is None or keyed.replay is None:
         return None
-    record = await getattr(info.context.loaders, loader_name).load(keyed.replay.result_id)
+    record = await _by_id_loader(info, kind).load(keyed.replay.result_id)
     if record is None:
         raise NotFound("The entity this Idempotency-Key wrote no longer exists.")
     keyed.done = True
@@ -65,7 +75,7 @@ class Mutation:
         "atomically."
     )
     async def place_order(self, info: Info, input: PlaceOrderInput) -> Order:
-        if (replayed := await _replayed(info, "order_by_id")) is not None:
+        if (replayed := await _replayed(info, OrderRecord)) is not None:
             return replayed
         lines = [
             (
@@ -80,11 +90,11 @@ class Mutation:
             lines=lines,
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, "order_by_id", order, changes)
+        return await _committed(info, order, changes)
 
     @strawberry.mutation(description="The owner while PENDING or PAID, or an ADMIN.")
     async def cancel_order(self, info: Info, id: strawberry.ID) -> Order:
-        if (replayed := await _replayed(info, "order_by_id")) is not None:
+        if (replayed := await _replayed(info, OrderRecord)) is not None:
             return replayed
         order, changes = await ordering.cancel_order(
             sessionmaker=info.context.loaders.sessionmaker,
@@ -92,13 +102,13 @@ class Mutation:
             order_id=id_of_type(id, "Order", field="id"),
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, "order_by_id", order, changes)
+        return await _committed(info, order, changes)
 
     @strawberry.mutation(description="ADMIN only.")
     async def update_order_status(
         self, info: Info, id: strawberry.ID, status: OrderStatus
     ) -> Order:
-        if (replayed := await _replayed(info, "order_by_id")) is not None:
+        if (replayed := await _replayed(info, OrderRecord)) is not None:
             return replayed
         order, changes = await ordering.update_order_status(
             sessionmaker=info.context.loaders.sessionmaker,
@@ -107,13 +117,13 @@ class Mutation:
             status=status.value,
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, "order_by_id", order, changes)
+        return await _committed(info, order, changes)
 
     @strawberry.mutation(
         description="Authenticated; at most one review per user and product (else BAD_USER_INPUT)."
     )
     async def add_review(self, info: Info, input: AddReviewInput) -> Review:
-        if (replayed := await _replayed(info, "review_by_id")) is not None:
+        if (replayed := await _replayed(info, ReviewRecord)) is not None:
             return replayed
         review, changes = await reviewing.add_review(
             sessionmaker=info.context.loaders.sessionmaker,
@@ -123,11 +133,11 @@ class Mutation:
             body=input.body,
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, "review_by_id", review, changes)
+        return await _committed(info, review, changes)
 
     @strawberry.mutation(description="ADMIN only; sku must be unique (else BAD_USER_INPUT).")
     async def create_product(self, info: Info, input: CreateProductInput) -> Product:
-        if (replayed := await _replayed(info, "product_by_id")) is not None:
+        if (replayed := await _replayed(info, ProductRecord)) is not None:
             return replayed
         product, changes = await catalog_admin.create_product(
             sessionmaker=info.context.loaders.sessionmaker,
@@ -139,13 +149,13 @@ class Mutation:
             category_id=id_of_type(input.category_id, "Category", field="input.categoryId"),
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, "product_by_id", product, changes)
+        return await _committed(info, product, changes)
 
     @strawberry.mutation(description="ADMIN only.")
     async def update_product(
         self, info: Info, id: strawberry.ID, input: UpdateProductInput
     ) -> Product:
-        if (replayed := await _replayed(info, "product_by_id")) is not None:
+        if (replayed := await _replayed(info, ProductRecord)) is not None:
             return replayed
         category_id = (
             None
@@ -165,4 +175,4 @@ class Mutation:
             ),
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, "product_by_id", product, changes)
+        return await _committed(info, product, changes)

@@ -28,6 +28,7 @@ from graphql import (
 )
 
 from loaders import Loaders
+from schema.entities import ENTITY_OF_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,20 +41,28 @@ class Relation:
     many: bool = False
 
 
+def _by_id(type_name: str, key: str) -> Relation:
+    """A to-one relation, loaded by the by-id loader the vocabulary names for `type_name`."""
+    loader = ENTITY_OF_TYPE[type_name].loader
+    if loader is None:
+        raise ValueError(f"{type_name} has no by-id loader")
+    return Relation(loader, key, type_name)
+
+
 # (GraphQL type, field) -> how it loads. Fields with arguments (nested
 # connections) are not here: they load per their arguments and prefetch below
 # themselves.
 RELATIONS: dict[tuple[str, str], Relation] = {
-    ("Order", "customer"): Relation("user_by_id", "user_id", "User"),
+    ("Order", "customer"): _by_id("User", "user_id"),
     ("Order", "items"): Relation("items_by_order_id", "id", "OrderItem", many=True),
-    ("OrderItem", "product"): Relation("product_by_id", "product_id", "Product"),
-    ("OrderItem", "order"): Relation("order_by_id", "order_id", "Order"),
-    ("Product", "category"): Relation("category_by_id", "category_id", "Category"),
+    ("OrderItem", "product"): _by_id("Product", "product_id"),
+    ("OrderItem", "order"): _by_id("Order", "order_id"),
+    ("Product", "category"): _by_id("Category", "category_id"),
     ("Product", "averageRating"): Relation("review_stats_by_product_id", "id"),
     ("Product", "reviewCount"): Relation("review_stats_by_product_id", "id"),
-    ("Review", "author"): Relation("user_by_id", "user_id", "User"),
-    ("Review", "product"): Relation("product_by_id", "product_id", "Product"),
-    ("Category", "parent"): Relation("category_by_id", "parent_id", "Category"),
+    ("Review", "author"): _by_id("User", "user_id"),
+    ("Review", "product"): _by_id("Product", "product_id"),
+    ("Category", "parent"): _by_id("Category", "parent_id"),
     ("Category", "children"): Relation("children_by_category_id", "id", "Category", many=True),
 }
 

@@ -7,27 +7,11 @@ from typing import Any, Generic, TypeVar
 import strawberry
 from graphql import GraphQLAbstractType, GraphQLResolveInfo
 
-from loaders.records import (
-    CategoryRecord,
-    OrderRecord,
-    ProductRecord,
-    ReviewRecord,
-    UserRecord,
-)
 from resolvers.paging import Connection as PageConnection
+from schema.entities import TYPE_OF_RECORD
 from schema.global_id import to_global_id
 
 NodeT = TypeVar("NodeT")
-
-# The GraphQL type of each read record: records, not GraphQL objects, flow
-# through resolvers, so the interface maps them to their type here.
-TYPE_OF_RECORD: dict[type, str] = {
-    UserRecord: "User",
-    CategoryRecord: "Category",
-    ProductRecord: "Product",
-    ReviewRecord: "Review",
-    OrderRecord: "Order",
-}
 
 
 @strawberry.interface

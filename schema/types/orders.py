@@ -49,7 +49,7 @@ class OrderItem:
 
     @strawberry.field
     def id(self, root: strawberry.Parent[OrderItemRecord]) -> strawberry.ID:
-        return strawberry.ID(to_global_id("OrderItem", root.id))
+        return strawberry.ID(to_global_id(OrderItemRecord.type_name, root.id))
 
     @strawberry.field
     @lean

@@ -24,9 +24,10 @@ from typing import Any, TypeVar
 
 import orjson
 
+from loaders.tags import Tagged, entity_tag
 from server.cache.protocol import CacheUnavailable, ResultCache
 
-R = TypeVar("R")
+R = TypeVar("R", bound=Tagged)
 
 MAX_READ_SECONDS = 30.0
 """A batch that took longer than this to read stores nothing (its snapshot may be
@@ -90,12 +91,11 @@ class StoreEntityCache:
 
     async def load(
         self,
-        type_name: str,
         ids: list[int],
         record: type[R],
         fetch: Callable[[list[int]], Awaitable[list[R | None]]],
     ) -> list[R | None]:
-        tags = [f"{type_name}:{id_}" for id_ in ids]
+        tags = [entity_tag(record, id_) for id_ in ids]
         started = time.monotonic()
         try:
             raws, snapshot = await self.store.get_entities(tags)
@@ -107,7 +107,7 @@ class StoreEntityCache:
             return values
         found = dict(zip(misses, await fetch(misses), strict=True))
         fresh = {
-            f"{type_name}:{id_}": encode_record(value)
+            entity_tag(record, id_): encode_record(value)
             for id_, value in found.items()
             if value is not None
         }

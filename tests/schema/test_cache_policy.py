@@ -15,8 +15,8 @@ from schema.cache_policy import (
     TYPE_HINTS,
     CachePolicies,
     CachePolicy,
-    Scope,
 )
+from schema.entities import Scope
 from schema.global_id import to_global_id
 
 

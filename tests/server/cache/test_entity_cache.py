@@ -72,12 +72,12 @@ async def test_only_the_misses_are_read(db: Database, factory: Factory, store: R
     assert isinstance(cache, StoreEntityCache)
     original = cache.load
 
-    async def spy(type_name, ids, record, fetch):  # type: ignore[no-untyped-def]
+    async def spy(ids, record, fetch):  # type: ignore[no-untyped-def]
         async def counted(missing: list[int]):  # type: ignore[no-untyped-def]
             fetched.append(list(missing))
             return await fetch(missing)
 
-        return await original(type_name, ids, record, counted)
+        return await original(ids, record, counted)
 
     cache.load = spy  # type: ignore[method-assign]
     values = await loaders.product_by_id.load_many(products)
