@@ -154,6 +154,12 @@ def test_every_alert_is_unit_tested_both_firing_and_quiet() -> None:
     assert names - quiet == set(), "alerts never shown quiet"
 
 
+def test_readme_lists_every_alert() -> None:
+    readme = (ROOT / "README.md").read_text()
+    listed = set(re.findall(r"^\| `(Storefront\w+)` \|", readme, re.MULTILINE))
+    assert listed == {alert["alert"] for alert in _alerts()}
+
+
 def test_pool_capacity_is_the_default_pool_size_plus_overflow() -> None:
     capacity = next(r for r in _rules() if r.get("record") == "storefront:db_pool_capacity")
     defaults = Settings.from_env({})
