@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck check bench clean e2e-deps chromium
+.PHONY: install run test lint typecheck check bench clean e2e-deps chromium promtool
 
 # uv installs the exact versions pinned in uv.lock; it is bootstrapped into the
 # venv itself so a fresh machine needs only Python 3.11 and make.
@@ -49,6 +49,21 @@ chromium:
 	@command -v chromium >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+
+# promtool, which checks and unit-tests deploy/prometheus/, from Debian's `prometheus`
+# package: only that one static binary is unpacked into .venv/bin. Installing the
+# package would also start a Prometheus server (its postinst starts and enables the
+# systemd unit or init script; only a container's policy-rc.d stops it) and create a
+# system user. `make test` skips the promtool tests without it; CI runs this first.
+promtool: $(BIN)/uv
+	@command -v promtool >/dev/null || [ -x $(BIN)/promtool ] || { \
+		tmp=$$(mktemp -d) && \
+		{ (cd $$tmp && apt-get download -qq prometheus 2>/dev/null) || \
+			{ $(SUDO) apt-get update -qq && (cd $$tmp && apt-get download -qq prometheus); }; } && \
+		dpkg-deb --fsys-tarfile $$tmp/prometheus_*.deb | tar -xO ./usr/bin/promtool > $(BIN)/promtool.part && \
+		chmod +x $(BIN)/promtool.part && mv $(BIN)/promtool.part $(BIN)/promtool; \
+		status=$$?; rm -rf $$tmp; exit $$status; }
+	@$$(command -v promtool || echo $(BIN)/promtool) --version | head -n 1
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache e2e/node_modules

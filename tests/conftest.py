@@ -26,7 +26,8 @@ BACKENDS = ["sqlite", "postgresql"]
 # Printed under the skip counts; the README's "Testing" section says more.
 ENABLE_SKIPPED = (
     "To run them (README, Testing): set TEST_DATABASE_URL (an empty PostgreSQL database), "
-    "set TEST_REDIS_URL (a Redis database the tests may write to), run `make e2e-deps`."
+    "set TEST_REDIS_URL (a Redis database the tests may write to), "
+    "run `make e2e-deps` and `make promtool`."
 )
 
 
