@@ -423,19 +423,20 @@ class Settings:
         "COMPRESSION_ZSTD_LEVEL",
         3,
         WHOLE,
-        "zstd level of answers (higher: fewer bytes, more CPU)",
+        "zstd level of answers (higher: fewer bytes, more CPU; the defaults are chosen from"
+        ' `bench.compression`, see "Compression")',
         bound=between(1, 22),
     )
     compression_br_level: int = setting(
         "COMPRESSION_BR_LEVEL",
-        4,
+        3,
         WHOLE,
         "brotli quality of answers",
         bound=between(0, 11),
     )
     compression_gzip_level: int = setting(
         "COMPRESSION_GZIP_LEVEL",
-        6,
+        3,
         WHOLE,
         "gzip level of answers",
         bound=between(1, 9),
