@@ -25,6 +25,9 @@ What it does, per response:
   body's tags (`"abc-br"` -> `"abc"`), so its conditional logic (cache_headers.py) is
   unchanged; a 304 it answers gets the coded tag back. A tag of another coding stays
   as is, matches nothing, and the client gets the representation it now negotiates.
+  A producer that sends coded bytes itself (the GraphiQL assets; later the result
+  cache) negotiates with `negotiate(header, CODINGS)`, tags them with `coded_etag`,
+  and compares `If-None-Match` with the body's tag, as the app does.
 
 Default levels (README "Compression"; figures from `bench/compression.py` on the order
 dashboard of the medium seed, 27 KB of JSON): zstd 3, br 3, gzip 3. Every level already
