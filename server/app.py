@@ -26,6 +26,7 @@ from server.cache.caches import create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
 from server.http.body_limit import BodyLimitMiddleware
+from server.http.compression import compression
 from server.http.error_boundary import ErrorBoundaryMiddleware
 from server.http.graphiql import graphiql_static_app
 from server.http.health import health
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(RequestIdMiddleware),
             *_cors(settings),
             Middleware(ErrorBoundaryMiddleware),
+            *compression(settings),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
         ],
         lifespan=lifespan,

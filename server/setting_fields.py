@@ -130,3 +130,12 @@ ORIGINS = Reader(_items, "comma-separated origins")
 POSITIVE = Bound(lambda value: not value <= 0, "greater than 0", "> 0")
 NON_NEGATIVE = Bound(lambda value: not value < 0, "0 or more", "≥ 0")
 PORT_RANGE = Bound(lambda value: 0 <= value <= 65535, "between 0 and 65535", "from 0 to 65535")
+
+
+def between(low: int, high: int) -> Bound:
+    """A whole range, both ends included (a codec's levels)."""
+    return Bound(
+        lambda value: low <= value <= high,
+        f"between {low} and {high}",
+        f"from {low} to {high}",
+    )

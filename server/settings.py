@@ -24,6 +24,7 @@ from server.setting_fields import (
     POSITIVE,
     WHOLE,
     Variable,
+    between,
     choice,
     setting,
     text,
@@ -402,6 +403,43 @@ class Settings:
         WHOLE,
         "seconds the by-id loaders' entities are cached (`0`: no entity cache)",
         bound=NON_NEGATIVE,
+    )
+    # Compression (README: "Compression"; levels chosen from bench/compression.py).
+    compression_enabled: bool = setting(
+        "COMPRESSION_ENABLED",
+        True,
+        FLAG,
+        "compress answers with zstd, br or gzip as the client's `Accept-Encoding` prefers"
+        " (GraphiQL's assets are served pre-compressed either way)",
+    )
+    compression_min_bytes: int = setting(
+        "COMPRESSION_MIN_BYTES",
+        1024,
+        WHOLE,
+        "smallest body compressed; smaller ones go as they are",
+        bound=NON_NEGATIVE,
+    )
+    compression_zstd_level: int = setting(
+        "COMPRESSION_ZSTD_LEVEL",
+        3,
+        WHOLE,
+        "zstd level of answers (higher: fewer bytes, more CPU; the defaults are chosen from"
+        ' `bench.compression`, see "Compression")',
+        bound=between(1, 22),
+    )
+    compression_br_level: int = setting(
+        "COMPRESSION_BR_LEVEL",
+        3,
+        WHOLE,
+        "brotli quality of answers",
+        bound=between(0, 11),
+    )
+    compression_gzip_level: int = setting(
+        "COMPRESSION_GZIP_LEVEL",
+        3,
+        WHOLE,
+        "gzip level of answers",
+        bound=between(1, 9),
     )
     extra: Mapping[str, str] = field(default_factory=dict)
 

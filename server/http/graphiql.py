@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
 from starlette.responses import HTMLResponse
-from starlette.staticfiles import StaticFiles
+
+from server.http.graphiql_assets import GraphiQLAssets, hashed_names
 
 STATIC_DIR = Path(__file__).parent / "static" / "graphiql"
 
@@ -34,6 +36,8 @@ STATIC_DIR = Path(__file__).parent / "static" / "graphiql"
 # boot.js (ours: it mounts GraphiQL, and keeps headers out of storage) all three.
 SCRIPTS = ("react.production.min.js", "react-dom.production.min.js", "graphiql.min.js", "boot.js")
 STYLESHEETS = ("graphiql.min.css",)
+# Served too (by plain name only: nothing links it), with the licences of the bundles.
+LICENSES = "THIRD_PARTY_LICENSES.txt"
 
 DEFAULT_QUERY = """\
 # Storefront API. Ctrl-Enter runs the query.
@@ -91,20 +95,25 @@ def graphiql_response(*, endpoint: str, assets_path: str) -> HTMLResponse:
     return HTMLResponse(graphiql_html(endpoint=endpoint, assets_path=assets_path), headers=headers)
 
 
-def graphiql_html(*, endpoint: str, assets_path: str) -> str:
+def graphiql_html(
+    *, endpoint: str, assets_path: str, names: Mapping[str, str] | None = None
+) -> str:
     """The GraphiQL page: assets from `assets_path`, queries POSTed as JSON to `endpoint`.
 
     Both are URLs as the browser sees them, usually paths ("/graphql", "/graphiql/static").
+    The assets are linked by their content-hashed `names` (default: hashed from the
+    files, ~3 ms for 2 MB), which `graphiql_static_app` serves as immutable.
     Serve it with `content_security_policy(...)` (as `graphiql_response` does): the policy
     lets it load and connect to nothing else.
     """
     base = assets_path.rstrip("/")
+    names = names if names is not None else hashed_names(STATIC_DIR, (*STYLESHEETS, *SCRIPTS))
     stylesheets = "\n".join(
-        f'    <link rel="stylesheet" href="{html.escape(f"{base}/{name}")}">'
+        f'    <link rel="stylesheet" href="{html.escape(f"{base}/{names[name]}")}">'
         for name in STYLESHEETS
     )
     scripts = "\n".join(
-        f'    <script src="{html.escape(f"{base}/{name}")}"></script>' for name in SCRIPTS
+        f'    <script src="{html.escape(f"{base}/{names[name]}")}"></script>' for name in SCRIPTS
     )
     config = json.dumps({"endpoint": endpoint, "defaultQuery": DEFAULT_QUERY})
     # "<" escaped so that no value can close the <script> element it sits in.
@@ -116,9 +125,10 @@ def graphiql_html(*, endpoint: str, assets_path: str) -> str:
     )
 
 
-def graphiql_static_app() -> StaticFiles:
-    """An ASGI app serving the vendored assets; mount it where `assets_path` points."""
-    return StaticFiles(directory=STATIC_DIR)
+def graphiql_static_app() -> GraphiQLAssets:
+    """An ASGI app serving the vendored assets, pre-compressed, by plain and hashed name;
+    mount it where `assets_path` points."""
+    return GraphiQLAssets(STATIC_DIR, (*STYLESHEETS, *SCRIPTS, LICENSES))
 
 
 def content_security_policy(*, endpoint: str, assets_path: str) -> str:

@@ -65,6 +65,13 @@ def test_unset_and_empty_variables_take_the_declared_defaults() -> None:
         ),
         ({"WEB_CONCURRENCY": "-2"}, "WEB_CONCURRENCY must be greater than 0, got -2"),
         ({"CACHE_ENTITY_TTL": "-1"}, "CACHE_ENTITY_TTL must be 0 or more, got -1"),
+        ({"COMPRESSION_MIN_BYTES": "-1"}, "COMPRESSION_MIN_BYTES must be 0 or more, got -1"),
+        (
+            {"COMPRESSION_ZSTD_LEVEL": "23"},
+            "COMPRESSION_ZSTD_LEVEL must be between 1 and 22, got 23",
+        ),
+        ({"COMPRESSION_BR_LEVEL": "-1"}, "COMPRESSION_BR_LEVEL must be between 0 and 11, got -1"),
+        ({"COMPRESSION_GZIP_LEVEL": "0"}, "COMPRESSION_GZIP_LEVEL must be between 1 and 9, got 0"),
         ({"AUTH_STALE_SECONDS": "-0.5"}, "AUTH_STALE_SECONDS must be 0 or more, got -0.5"),
         # A derived default is bounded like a read value.
         ({"REDIS_TIMEOUT_MS": "0"}, "REDIS_TIMEOUT_MS must be greater than 0, got 0"),

@@ -134,7 +134,7 @@ async def test_private_answers_are_never_served_to_another_viewer_or_anonymously
     warm = await api.post(mine, token=alice)
     assert (await api.post(mine, token=alice)).headers["x-cache"] == "HIT"
     assert warm.headers["cache-control"] == "private, max-age=60"
-    assert warm.headers["vary"] == "Authorization, Accept"
+    assert warm.headers["vary"] == "Authorization, Accept, Accept-Encoding"
 
     as_bob = await api.post(mine, token=bob)
     assert as_bob.headers["x-cache"] == "MISS"

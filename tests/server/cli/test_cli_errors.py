@@ -50,6 +50,7 @@ def _postgres_url(**parts: str) -> str:
         ("CACHE_ENABLED", "maybe", ("CACHE_ENABLED", "true or false", "'maybe'")),
         ("PERSISTED_QUERIES", "some", ("PERSISTED_QUERIES", "apq, trusted, audit, off")),
         ("TRUSTED_PROXIES", "10.0.0.300", ("TRUSTED_PROXIES", "IP addresses or networks")),
+        ("COMPRESSION_MIN_BYTES", "-1", ("COMPRESSION_MIN_BYTES", "0 or more", "-1")),
     ],
 )
 def test_a_bad_setting_names_the_variable_and_what_it_accepts(

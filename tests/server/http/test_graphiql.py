@@ -18,6 +18,7 @@ from server.http.graphiql import (
     content_security_policy,
     graphiql_html,
 )
+from server.http.graphiql_assets import hashed_names
 from server.settings import Settings
 from tests.conftest import Database
 from tests.server.apps import serve
@@ -78,13 +79,17 @@ async def test_page_references_only_local_assets(client: httpx.AsyncClient) -> N
     assert response.headers["content-type"].startswith("text/html")
     page = Page(response.text)
     local = [url for url in page.urls if url.startswith(f"{ASSETS_PATH}/")]
-    assert local == [f"{ASSETS_PATH}/{name}" for name in (*STYLESHEETS, *SCRIPTS)]
+    names = hashed_names(STATIC_DIR, (*STYLESHEETS, *SCRIPTS))
+    assert local == [f"{ASSETS_PATH}/{names[name]}" for name in (*STYLESHEETS, *SCRIPTS)]
     assert [url for url in page.urls if url not in local] == ["data:,"]  # the empty favicon
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", response.text)
 
 
 async def test_every_referenced_asset_is_served(client: httpx.AsyncClient) -> None:
     page = Page((await page_of(client)).text)
+    by_hashed_name = {
+        hashed: name for name, hashed in hashed_names(STATIC_DIR, (*STYLESHEETS, *SCRIPTS)).items()
+    }
 
     for url in page.urls:
         if url.startswith("data:"):
@@ -93,7 +98,7 @@ async def test_every_referenced_asset_is_served(client: httpx.AsyncClient) -> No
         assert response.status_code == 200, url
         expected = "text/css" if url.endswith(".css") else "javascript"
         assert expected in response.headers["content-type"], url
-        assert response.content == (STATIC_DIR / url.rsplit("/", 1)[1]).read_bytes()
+        assert response.content == (STATIC_DIR / by_hashed_name[url.rsplit("/", 1)[1]]).read_bytes()
 
 
 async def test_page_configures_endpoint_headers_editor_and_example(
@@ -135,16 +140,19 @@ async def test_no_page_may_frame_graphiql(client: httpx.AsyncClient) -> None:
     assert response.headers["x-frame-options"] == "DENY"
     assert "http-equiv" not in response.text.lower()
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert response.headers.get_list("vary") == ["Accept"]  # JSON to any other Accept
+    assert response.headers.get_list("vary") == [
+        "Accept, Accept-Encoding"
+    ]  # JSON to any other Accept
 
 
 def test_config_values_cannot_close_their_script_element() -> None:
     endpoint = "/graphql</script><script>alert(1)</script>"
 
-    page = Page(graphiql_html(endpoint=endpoint, assets_path="/static/"))
+    names = {name: f"{name}.hashed" for name in (*STYLESHEETS, *SCRIPTS)}
+    page = Page(graphiql_html(endpoint=endpoint, assets_path="/static/", names=names))
 
     assert json.loads(dict(page.inline_scripts)["application/json"])["endpoint"] == endpoint
-    assert page.urls[1:] == [f"/static/{name}" for name in (*STYLESHEETS, *SCRIPTS)]
+    assert page.urls[1:] == [f"/static/{names[name]}" for name in (*STYLESHEETS, *SCRIPTS)]
 
 
 def test_absolute_endpoint_is_allowed_by_the_policy() -> None:
