@@ -31,6 +31,9 @@ class Charge(Protocol):
     requested: int
     actual: int
 
+    @property
+    def refused(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:

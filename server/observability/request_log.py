@@ -90,8 +90,9 @@ class RequestLogMiddleware:
         cache_header: str,
         duration_ms: float,
     ) -> None:
-        # Slow *operations*: only those that ran (were charged), not refusals before that.
-        slow = bool(facts.bills) and duration_ms > self.slow_operation_ms
+        # Slow *operations*: only those that ran (were charged), not refusals.
+        ran = any(not bill.refused for bill in facts.bills)
+        slow = ran and duration_ms > self.slow_operation_ms
         if not (slow or logger.isEnabledFor(logging.INFO)):
             return
         operations = facts.operations
