@@ -89,15 +89,16 @@ def _handlers() -> list[logging.Handler]:
     return [handler for logger in loggers for handler in logger.handlers]
 
 
+def log_filters(redactor: Redactor) -> list[logging.Filter]:
+    """The filters every handler gets, in the order they must run."""
+    return [RequestContext(), RedactSecrets(redactor), EscapeControlCharacters()]
+
+
 def install_filters(line_format: logging.Formatter, redactor: Redactor) -> None:
     """Gives every handler configured so far (the root's, and uvicorn's, configured
     before our factory runs) `line_format` and the filters, each once."""
     for handler in _handlers():
         handler.setFormatter(line_format)
-        for kind, make in (
-            (RequestContext, RequestContext),
-            (RedactSecrets, lambda: RedactSecrets(redactor)),
-            (EscapeControlCharacters, EscapeControlCharacters),
-        ):
-            if not any(isinstance(f, kind) for f in handler.filters):
-                handler.addFilter(make())
+        for log_filter in log_filters(redactor):
+            if not any(isinstance(f, type(log_filter)) for f in handler.filters):
+                handler.addFilter(log_filter)

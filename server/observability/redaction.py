@@ -31,7 +31,7 @@ _PATTERNS = (
     re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+"),
     re.compile(r"\b(sf_|whsec_)[A-Za-z0-9+/=_-]{6,}"),
     re.compile(
-        r"(?i)\b(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token)"
+        r"(?i)(?<![a-z0-9])(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token)"
         r"(\\?[\"']?\s*[=:]\s*\\?[\"']?)[^\s\"',;&)}\\]+"
     ),
 )
