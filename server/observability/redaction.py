@@ -26,16 +26,17 @@ from urllib.parse import unquote, urlsplit
 REDACTED = "[REDACTED]"
 MIN_LITERAL = 8  # shorter literal passwords are left to the patterns
 
-_PATTERNS = (
-    re.compile(r"(?<=://)([^\s:/@]*):[^\s@/]+@"),
-    re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+"),
-    re.compile(r"\b(sf_|whsec_)[A-Za-z0-9+/=_-]{6,}"),
-    re.compile(
-        r"(?i)(?<![a-z0-9])(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token)"
-        r"(\\?[\"']?\s*[=:]\s*\\?[\"']?)[^\s\"',;&)}\\]+"
-    ),
+_SOURCES = (
+    r"(?<=://)([^\s:/@]*):[^\s@/]+@",
+    r"(?i:(\bbearer\s+))[^\s\"',;]+",
+    r"\b(sf_|whsec_)[A-Za-z0-9+/=_-]{6,}",
+    r"(?<![A-Za-z0-9])(?i:(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|token))"
+    r"(\\?[\"']?\s*[=:]\s*\\?[\"']?)[^\s\"',;&)}\\]+",
 )
+_PATTERNS = tuple(re.compile(source) for source in _SOURCES)
 _REPLACEMENTS = (rf"\1:{REDACTED}@", rf"\1{REDACTED}", rf"\1{REDACTED}", rf"\1\2{REDACTED}")
+# One scan finds whether any pattern may apply: most text has nothing to redact.
+_ANY = re.compile("|".join(f"(?:{source})" for source in _SOURCES))
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
 
@@ -62,6 +63,8 @@ class Redactor:
         for literal in self.literals:
             if literal in text:
                 text = text.replace(literal, REDACTED)
+        if _ANY.search(text) is None:  # the common case: one scan, nothing to rewrite
+            return text
         for pattern, replacement in zip(_PATTERNS, _REPLACEMENTS, strict=True):
             text = pattern.sub(replacement, text)
         return text
