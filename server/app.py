@@ -32,7 +32,8 @@ from server.http.graphiql import graphiql_static_app
 from server.http.health import health
 from server.http.request_id import RequestIdMiddleware
 from server.http.view import DRY_RUN_HEADER, graphql_endpoint
-from server.observability.log_config import configure_logging
+from server.observability.log_config import configure_from
+from server.observability.request_log import RequestLogMiddleware
 from server.persisted.manifest import load_manifest
 from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
@@ -118,6 +119,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(
+                RequestLogMiddleware,
+                slow_operation_ms=settings.slow_operation_ms,
+                proxies=settings.trusted_proxies,
+            ),
             *_cors(settings),
             Middleware(ErrorBoundaryMiddleware),
             *compression(settings),
@@ -267,5 +273,5 @@ def _limit_statements(engine: AsyncEngine, timeout_ms: int) -> None:
 def create_app_from_env() -> Starlette:
     """Entry point for `uvicorn --factory` (and `storefront serve`)."""
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_from(settings)
     return create_app(settings)

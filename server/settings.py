@@ -34,6 +34,7 @@ from server.setting_fields import SettingsError as SettingsError  # raised by fr
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 # How many processes serve this app on this host. uvicorn and gunicorn read it as
 # their default worker count; `storefront serve --workers N` sets it for its workers.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
@@ -154,6 +155,21 @@ class Settings:
         choice(LOG_LEVELS),
         "`debug` also makes the CLI print tracebacks; every line's message has its control"
         " characters escaped (`\\n`, `\\x1b`): client strings cannot forge lines",
+    )
+    log_format: str = setting(
+        "LOG_FORMAT",
+        "text",
+        choice(LOG_FORMATS),
+        "`text`: `key=value` pairs (quoted when needed), `json`: one JSON object per line;"
+        ' both carry the request log\'s keys (see "Logs")',
+    )
+    slow_operation_ms: int = setting(
+        "SLOW_OPERATION_MS",
+        500,
+        WHOLE,
+        "an operation taking longer is logged again at `warning`, with its document hash and"
+        " SQL statement count",
+        bound=NON_NEGATIVE,
     )
     environment: str = setting(
         "ENVIRONMENT",

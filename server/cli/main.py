@@ -89,7 +89,10 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
         _warn_if_database_unreachable()
     import uvicorn
 
+    from server.observability.log_config import configure_from
     from server.settings import announce_workers
+
+    configure_from(settings)  # uvicorn's own lines too, in LOG_FORMAT (log_config=None)
 
     announce_workers(workers)  # the workers inherit it: several of them turn local caches off
     uvicorn.run(
@@ -99,6 +102,7 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=None,
         access_log=False,
         # Client addresses come from TRUSTED_PROXIES only (server/http/client_id.py):
         # uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1.

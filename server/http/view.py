@@ -72,6 +72,7 @@ from server.http.negotiation import (
     response_media_type,
     wants_graphiql,
 )
+from server.observability.request_facts import request_facts
 from server.persisted.queries import PersistedQueries, PersistedQueryError, client_info
 from server.ratelimit.auth_failures import AuthThrottled
 from server.ratelimit.charges import actual_cost, charged_cost
@@ -226,6 +227,7 @@ async def _prepare(
             graphql_request, viewer=viewer_of, client=client_info(request.headers)
         )
         operation = document.operation(graphql_request.operation_name)
+        request_facts(request).operation(operation, document.sha256)  # request log
         if request.method == "GET" and is_mutation(operation):
             message = "Mutations must be sent with POST."
             return _error(message, BAD_USER_INPUT, 405, {"Allow": "POST"})
@@ -266,6 +268,7 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
         bill = await throttle.peek(client=client, viewer=viewer, requested=price.requested)
         return Outcome({"data": None, "extensions": {"cost": bill.cost()}}, 200, bill.headers())
     bill = await throttle.reserve(client=client, viewer=viewer, requested=price.requested)
+    request_facts(request).charged(client=client, bill=bill)  # request log
     if bill.refused:
         payload: dict[str, Any] = {
             "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
@@ -278,6 +281,7 @@ async def _execute(request: Request, prepared: _Prepared) -> Outcome:
     caches: Caches | None = state.caches
     if caches is not None and not is_mutation(prepared.operation):
         served = await _through_cache(request, prepared, caches)
+        request_facts(request).cached(served.state.value)  # request log
         bill.settle(actual_cost(served, price.requested))
         body = with_extensions(served.body, {"cost": bill.cost()})
         headers = cache_headers(served, now=caches.responses.clock())

@@ -1,16 +1,28 @@
-"""Process logging: one line per record, with the logger name and level.
+"""Process logging: one line per record, as `key=value` text or JSON (LOG_FORMAT).
 
-Log lines carry client strings (an operation name, a path, an exception
-message), so every handler gets `EscapeControlCharacters`: a newline or
-another control character in a message becomes visible text (`\\n`,
-`\\x1b`) and cannot forge a line. Tracebacks keep their own line breaks.
+Every handler (the root's, and those uvicorn configured) gets the formatter of
+server/observability/log_format.py and three filters, in this order:
+`RequestContext` (the request and trace ids), `RedactSecrets` (no token or
+password gets through) and `EscapeControlCharacters`: log lines carry client
+strings (an operation name, a path, an exception message), so a newline or
+another control character in a message becomes visible text (`\\n`, `\\x1b`)
+and cannot forge a line. Tracebacks keep their own line breaks in text; in JSON
+they are one string of their line.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from server.observability.log_context import RequestContext
+from server.observability.log_format import formatter
+from server.observability.redaction import Redactor, RedactSecrets, url_password
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 # C0 controls and DEL; TAB is harmless on one line and kept.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
@@ -50,24 +62,43 @@ class EscapeControlCharacters(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+def configure_from(settings: Settings) -> None:
+    """Logging as `settings` say: LOG_LEVEL, LOG_FORMAT, and the URLs' passwords redacted."""
+    configure_logging(
+        settings.log_level,
+        log_format=settings.log_format,
+        secrets=(url_password(settings.database_url), url_password(settings.redis_url)),
     )
-    install_escaping()
 
 
-def install_escaping() -> None:
-    """Adds `EscapeControlCharacters` to every handler configured so far: the root's
-    and those of other loggers (uvicorn configures its own before our factory runs)."""
+def configure_logging(
+    level: str, *, log_format: str = "text", secrets: Iterable[str | None] = ()
+) -> None:
+    logging.basicConfig(level=level.upper())
+    logging.getLogger().setLevel(level.upper())
+    install_filters(formatter(log_format), Redactor(secrets))
+
+
+def _handlers() -> list[logging.Handler]:
     loggers: list[logging.Logger] = [logging.getLogger()]
     loggers += [
         logger
         for logger in logging.Logger.manager.loggerDict.values()
         if isinstance(logger, logging.Logger)
     ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if not any(isinstance(f, EscapeControlCharacters) for f in handler.filters):
-                handler.addFilter(EscapeControlCharacters())
+    return [handler for logger in loggers for handler in logger.handlers]
+
+
+def log_filters(redactor: Redactor) -> list[logging.Filter]:
+    """The filters every handler gets, in the order they must run."""
+    return [RequestContext(), RedactSecrets(redactor), EscapeControlCharacters()]
+
+
+def install_filters(line_format: logging.Formatter, redactor: Redactor) -> None:
+    """Gives every handler configured so far (the root's, and uvicorn's, configured
+    before our factory runs) `line_format` and the filters, each once."""
+    for handler in _handlers():
+        handler.setFormatter(line_format)
+        for log_filter in log_filters(redactor):
+            if not any(isinstance(f, type(log_filter)) for f in handler.filters):
+                handler.addFilter(log_filter)

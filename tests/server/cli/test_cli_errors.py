@@ -47,6 +47,8 @@ def _postgres_url(**parts: str) -> str:
         ("PORT", "eighty", ("PORT", "whole number", "'eighty'")),
         ("PORT", "70000", ("PORT", "between 0 and 65535")),
         ("LOG_LEVEL", "loud", ("LOG_LEVEL", "info, debug, warning, error, critical", "'loud'")),
+        ("LOG_FORMAT", "xml", ("LOG_FORMAT", "text, json", "'xml'")),
+        ("SLOW_OPERATION_MS", "-5", ("SLOW_OPERATION_MS", "0 or more", "-5")),
         ("CACHE_ENABLED", "maybe", ("CACHE_ENABLED", "true or false", "'maybe'")),
         ("PERSISTED_QUERIES", "some", ("PERSISTED_QUERIES", "apq, trusted, audit, off")),
         ("TRUSTED_PROXIES", "10.0.0.300", ("TRUSTED_PROXIES", "IP addresses or networks")),

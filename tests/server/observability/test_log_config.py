@@ -11,6 +11,7 @@ import pytest
 from server.cli.migrate import upgrade
 from server.observability.log_config import EscapeControlCharacters, escape_control_characters
 from tests.live_server import live_server
+from tests.server.observability.log_lines import output_with, parse, records
 
 FORGED = "Catalog\n2026-12-01 00:00:00,000 ERROR storefront.auth: admin token leaked\x1b[2J"
 
@@ -22,20 +23,24 @@ async def audit_env(tmp_path: Path) -> dict[str, str]:
     return {"DATABASE_URL": database_url, "PERSISTED_QUERIES": "audit", "LOG_LEVEL": "warning"}
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_a_newline_in_an_audited_operation_name_stays_on_its_line(
-    audit_env: dict[str, str],
+    audit_env: dict[str, str], log_format: str
 ) -> None:
-    with live_server(audit_env) as server:
+    with live_server(audit_env | {"LOG_FORMAT": log_format}) as server:
         body = {"query": "query Catalog { categories { name } }", "operationName": FORGED}
         response = httpx.post(server.graphql, json=body)
-        output = server.output()
+        output = output_with(server, response)
 
     assert response.status_code in (200, 400)  # no operation of that name
     [line] = [line for line in output.splitlines() if "untrusted document" in line]
-    assert "(operation Catalog\\n2026-12-01 00:00:00,000 ERROR storefront.auth:" in line
-    assert "leaked\\x1b[2J)" in line
+    message = parse(line, log_format)["message"]
+    assert "(operation Catalog\\n2026-12-01 00:00:00,000 ERROR storefront.auth:" in message
+    assert "leaked\\x1b[2J)" in message
     assert not any(line.startswith("2026-12-01 00:00:00,000") for line in output.splitlines())
     assert "\x1b" not in output
+    # Every line is one record of its format: nothing the client sent split one.
+    assert len(records(output, log_format)) == len(output.splitlines())
 
 
 def test_arguments_of_every_kind_are_escaped_and_tracebacks_kept() -> None:
