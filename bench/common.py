@@ -13,6 +13,7 @@ from sqlalchemy import event
 from starlette.applications import Starlette
 
 from server.app import create_app
+from server.services import Services, services_of
 from server.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/bench_medium"
@@ -62,6 +63,10 @@ class InProcessApp:
     client: httpx.AsyncClient
     recorder: StatementRecorder
 
+    @property
+    def services(self) -> Services:
+        return services_of(self.app)
+
     async def post(self, query: str, variables: dict[str, Any], token: str | None) -> Any:
         """POST a GraphQL request; the JSON body (raises on HTTP errors or GraphQL errors)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -83,7 +88,7 @@ async def in_process_app(
     app = create_app(Settings.from_env(env))
     async with LifespanManager(app) as manager:
         recorder = StatementRecorder()
-        event.listen(app.state.engine.sync_engine, "before_cursor_execute", recorder)
+        event.listen(services_of(app).engine.sync_engine, "before_cursor_execute", recorder)
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             yield InProcessApp(app, client, recorder)
@@ -93,5 +98,7 @@ async def admin_token(app: Starlette, email: str = ADMIN_EMAIL) -> str:
     """A fresh admin token (the user is created if new)."""
     from resolvers.tokens import create_token
 
-    issued = await create_token(sessionmaker=app.state.sessionmaker, email=email, role="admin")
+    issued = await create_token(
+        sessionmaker=services_of(app).sessionmaker, email=email, role="admin"
+    )
     return issued.token

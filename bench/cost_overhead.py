@@ -29,7 +29,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -94,22 +94,24 @@ def _per_call_us(function: Any, iterations: int) -> float:
 async def run(args: argparse.Namespace) -> None:
     redis = Redis.from_url(args.redis_url) if args.redis_url else None
     async with in_process_app(args.database_url) as api:
-        state = api.app.state
+        services = api.services
         token = await admin_token(api.app)
         headers = {"Authorization": f"Bearer {token}"}
         body = {"query": DASHBOARD, "variables": {"n": args.n}}
         arms = [
             Arm("baseline", _NoCostAnalysis(), _throttle(None)),
-            Arm("cost", state.cost_analysis, _throttle(None)),
-            Arm("cost+memory", state.cost_analysis, _throttle(InMemoryRateLimiter())),
+            Arm("cost", services.cost_analysis, _throttle(None)),
+            Arm("cost+memory", services.cost_analysis, _throttle(InMemoryRateLimiter())),
         ]
         if redis is not None:
             prefix = f"sf:bench:{time.time_ns()}:"
             limiter = RedisRateLimiter(redis, prefix=prefix)
-            arms.append(Arm("cost+redis", state.cost_analysis, _throttle(limiter)))
+            arms.append(Arm("cost+redis", services.cost_analysis, _throttle(limiter)))
 
         async def send(arm: Arm) -> dict[str, Any]:
-            state.cost_analysis, state.throttle = arm.cost_analysis, arm.throttle
+            api.app.state.services = replace(
+                services, cost_analysis=arm.cost_analysis, throttle=arm.throttle
+            )
             started, cpu_started = time.perf_counter(), time.process_time()
             response = await api.client.post("/graphql", json=body, headers=headers)
             arm.latencies.append(time.perf_counter() - started)
@@ -131,7 +133,7 @@ async def run(args: argparse.Namespace) -> None:
         cost = payload["extensions"]["cost"]
 
         # The cost analysis alone, on the same document, variables and response.
-        executor = state.executor
+        executor = services.executor
         document = executor.parse(DASHBOARD)
         executor.validate(document)
         operation = document.operation(None)

@@ -140,7 +140,7 @@ async def count_statements(
         def on_checkout(*_args: Any) -> None:
             checkouts.append(1)
 
-        event.listen(api.app.state.engine.sync_engine.pool, "checkout", on_checkout)
+        event.listen(api.services.engine.sync_engine.pool, "checkout", on_checkout)
         await api.post(DASHBOARD, {"n": n}, token)  # warm: compiled caches, prepared statements
         api.recorder.clear()
         checkouts.clear()

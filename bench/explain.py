@@ -400,7 +400,7 @@ async def run(database_url: str, analyze: bool) -> int:
     async with in_process_app(database_url) as api:
         admin = await admin_token(api.app)
         issued = await create_token(
-            sessionmaker=api.app.state.sessionmaker, email=ids.customer_email
+            sessionmaker=api.services.sessionmaker, email=ids.customer_email
         )
         api.recorder.clear()
         count = 0

@@ -261,7 +261,7 @@ async def bench_tokens(database_url: str) -> tuple[str, list[str]]:
 
     async with in_process_app(database_url) as api:
         token = await admin_token(api.app)
-        sessionmaker = api.app.state.sessionmaker
+        sessionmaker = api.services.sessionmaker
         customers = [
             (await create_token(sessionmaker=sessionmaker, email=BENCH_USERS.replace("%", str(i))))
             for i in range(20)

@@ -34,11 +34,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisError
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 FAILURES_TO_OPEN = 3
 OUTAGE_LOG_INTERVAL = 60.0
@@ -50,6 +54,20 @@ def bounded_client(url: str, *, timeout: float) -> Redis:
     return Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
     )
+
+
+def create_redis(settings: Settings, *, timeout: float | None = None) -> Redis | None:
+    """A client whose every socket wait is bounded (by REDIS_TIMEOUT_MS unless `timeout`
+    is given), so a Redis that hangs cannot hang requests with it; None without REDIS_URL."""
+    if not settings.redis_url:
+        return None
+    bound = settings.redis_timeout_ms / 1000 if timeout is None else timeout
+    return bounded_client(settings.redis_url, timeout=bound)
+
+
+def operator_redis(settings: Settings) -> Redis | None:
+    """A client for long operator work (imports, listings): redis-py's own timeouts."""
+    return Redis.from_url(settings.redis_url) if settings.redis_url else None
 
 
 class RedisGuard:

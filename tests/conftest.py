@@ -6,12 +6,13 @@ TEST_DATABASE_URL is set (CI sets it), so behaviour is checked on both.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -21,6 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from models import Base
 from server.database import create_engine, create_sessionmaker
 from server.settings import Settings, normalize_database_url
+
+if TYPE_CHECKING:
+    from server.services import Services
 
 BACKENDS = ["sqlite", "postgresql"]
 # Printed under the skip counts; the README's "Testing" section says more.
@@ -122,10 +126,21 @@ class Api:
         self.db = db
         self.statements: list[str] = []
         event.listen(
-            app.state.engine.sync_engine,
+            self.services.engine.sync_engine,
             "before_cursor_execute",
             lambda _c, _cur, statement, *_a: self.statements.append(statement),
         )
+
+    @property
+    def services(self) -> Services:
+        """The app's long-lived services, as its requests see them."""
+        from server.services import services_of
+
+        return services_of(self.app)
+
+    def replace_services(self, **changes: Any) -> None:
+        """Swaps services of the running app (a broken engine, a clock of the test's)."""
+        self.app.state.services = dataclasses.replace(self.services, **changes)
 
     async def post(
         self,

@@ -55,12 +55,13 @@ def cache_purge(purge_all: bool, types: tuple[str, ...], tags: tuple[str, ...]) 
         from server.cache.caches import TOMBSTONE_MARGIN
         from server.cache.protocol import ALL_TYPES
         from server.cache.store_redis import RedisCacheStore
-        from server.redis_guard import bounded_client
+        from server.redis_guard import create_redis
 
-        assert settings.redis_url is not None
+        client = create_redis(settings, timeout=REDIS_TIMEOUT)
+        assert client is not None
         execution = settings.execution_timeout_ms / 1000
         store = RedisCacheStore(
-            bounded_client(settings.redis_url, timeout=REDIS_TIMEOUT),
+            client,
             timeout=REDIS_TIMEOUT,
             # As the servers' stores: a read racing this purge must not store what it read.
             tombstone_ttl=max(settings.cache_entity_ttl, execution) + TOMBSTONE_MARGIN,

@@ -24,18 +24,18 @@ OPERATOR_TIMEOUT = 30.0
 
 @asynccontextmanager
 async def _store(settings: Settings) -> AsyncIterator[RedisPersistedQueryStore]:
-    from redis.asyncio import Redis
-
     from server.persisted.stores import RedisPersistedQueryStore
+    from server.redis_guard import operator_redis
 
-    if not settings.redis_url:
+    client = operator_redis(settings)
+    if client is None:
         raise click.ClickException(
             "REDIS_URL is not set. Trusted documents are kept in Redis, shared by every"
             " server process; a single process without Redis loads them at startup from"
             " PERSISTED_QUERIES_MANIFEST=FILE instead."
         )
     store = RedisPersistedQueryStore(
-        Redis.from_url(settings.redis_url),
+        client,
         apq_ttl_seconds=1,
         timeout=OPERATOR_TIMEOUT,
         owns_client=True,

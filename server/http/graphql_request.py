@@ -6,11 +6,16 @@ A request may name a persisted document instead of sending its text: then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from starlette.requests import Request
+
+from server.pipeline.request import GraphQLRequest
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+__all__ = ["BadRequest", "GraphQLRequest", "from_mapping", "from_payload", "from_query_string"]
 
 
 class BadRequest(Exception):
@@ -20,15 +25,6 @@ class BadRequest(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class GraphQLRequest:
-    query: str | None
-    operation_name: str | None
-    variables: dict[str, Any] | None
-    extensions: dict[str, Any] | None
-    document_id: str | None = None
 
 
 def _parse_json_param(raw: str | None, name: str) -> Any:

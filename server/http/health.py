@@ -8,12 +8,14 @@ from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from server.services import services_of
+
 logger = logging.getLogger("storefront.health")
 
 
 async def health(request: Request) -> JSONResponse:
     try:
-        async with request.app.state.engine.connect() as connection:
+        async with services_of(request).engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
         logger.exception("health check: database unreachable")

@@ -46,7 +46,7 @@ async def shop(api: Api, factory: Factory) -> AsyncIterator[Shop]:
     async def record(changes: Changes) -> None:
         announced.append(changes)
 
-    unsubscribe = api.app.state.change_feed.subscribe(record)
+    unsubscribe = api.services.change_feed.subscribe(record)
     yield Shop(
         api,
         admin,

@@ -45,7 +45,7 @@ async def api(db: Database, backend: str) -> AsyncIterator[Api]:
 
 def clock_of(api: Api) -> Clock:
     """Puts the response cache of `api` on a clock the test moves."""
-    responses = api.app.state.caches.responses
+    responses = api.services.caches.responses
     clock = Clock(float(int(responses.clock())))
     responses.clock = clock
     return clock
@@ -283,7 +283,7 @@ async def test_stale_if_error_serves_the_old_answer_when_the_database_fails(
         clock = clock_of(api)
         await api.post(PRODUCT, variables)
         clock.now += 400
-        api.app.state.sessionmaker = create_sessionmaker(broken)
+        api.replace_services(sessionmaker=create_sessionmaker(broken))
 
         covered = await api.post(PRODUCT, variables)
         uncovered = await api.post("{ categories { name } }")

@@ -146,7 +146,7 @@ async def test_revoked_token_is_401_once_the_auth_cache_expires(api: Api) -> Non
     from server.auth.viewer_cache import AuthCache
 
     now = [0.0]
-    api.app.state.auth_cache = AuthCache(ttl_seconds=5, clock=lambda: now[0])
+    api.replace_services(auth_cache=AuthCache(ttl_seconds=5, clock=lambda: now[0]))
     token = await api.token("gone@example.com")
     query = "{ viewer { email } }"
     assert (await api.data(query, token=token))["viewer"]["email"] == "gone@example.com"

@@ -309,7 +309,7 @@ async def test_execution_timeout(db: Database, monkeypatch: pytest.MonkeyPatch) 
         cost = body["extensions"]["cost"]
         assert cost["actualQueryCost"] == cost["requestedQueryCost"] == 50
         await asyncio.sleep(0.05)
-        assert api.app.state.engine.pool.checkedout() == 0  # the connection went back
+        assert api.services.engine.pool.checkedout() == 0  # the connection went back
         monkeypatch.undo()
         await passes(api, "{ categories { name } }")
 
@@ -332,8 +332,8 @@ async def test_statement_timeout(db: Database, monkeypatch: pytest.MonkeyPatch) 
         assert error["extensions"] == {"code": "QUERY_TIMEOUT"}
         assert "timed out" in error["message"]
         assert "pg_sleep" not in response.text
-        assert api.app.state.engine.pool.checkedout() == 0
-        async with api.app.state.engine.connect() as connection:
+        assert api.services.engine.pool.checkedout() == 0
+        async with api.services.engine.connect() as connection:
             timeout = await connection.execute(text("SHOW statement_timeout"))
             assert timeout.scalar_one() == "100ms"
         monkeypatch.undo()

@@ -54,7 +54,7 @@ async def post(api: Api, body: Any, client: str = "198.51.100.1", **headers: str
 
 async def stored(api: Api, text: str) -> bool:
     """Whether the store holds `text`, and a hash-only request (as another client) runs it."""
-    held = await api.app.state.persisted_queries.store.get_automatic(sha256_hex(text))
+    held = await api.services.persisted_queries.store.get_automatic(sha256_hex(text))
     found = codes(payload(await post(api, hash_only(text), client="198.51.100.99")))
     assert (held is not None) == (found == []), (held, found)
     return held is not None
@@ -92,7 +92,7 @@ async def test_a_mutation_over_get_registers_nothing(api: Api) -> None:
     refused = await api.client.get("/graphql", params=get_params(register(mutation)))
 
     assert refused.status_code == 405
-    assert await api.app.state.persisted_queries.store.get_automatic(sha256_hex(mutation)) is None
+    assert await api.services.persisted_queries.store.get_automatic(sha256_hex(mutation)) is None
     response = await post(api, hash_only(mutation))
     assert codes(payload(response)) == ["PERSISTED_QUERY_NOT_FOUND"]
 

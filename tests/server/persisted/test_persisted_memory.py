@@ -47,6 +47,6 @@ async def test_registrations_through_http_keep_every_cache_bounded(db: Database)
             response = await api.client.post("/graphql", json=register(random_query()))
             assert response.status_code == 200, response.text
 
-        persisted = api.app.state.persisted_queries
+        persisted = api.services.persisted_queries
         assert len(persisted.store) == 50
         assert persisted.cached_documents == 20

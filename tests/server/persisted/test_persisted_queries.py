@@ -144,7 +144,7 @@ async def test_a_persisted_hit_skips_parsing_and_validation(
 
 async def test_a_hash_only_mutation_over_get_is_405(api: Api) -> None:
     mutation = 'mutation Cancel { cancelOrder(id: "T3JkZXI6MQ==") { id } }'
-    await api.app.state.persisted_queries.store.put_trusted(
+    await api.services.persisted_queries.store.put_trusted(
         [TrustedDocument(id=sha256_hex(mutation), document=mutation)]
     )
     api.statements.clear()
@@ -256,7 +256,7 @@ async def test_audit_mode_runs_everything_and_counts_untrusted_documents(
             assert (await post(api, {"query": QUERY}, **client)).status_code == 200
             assert codes(payload(await post(api, register(OTHER)))) == []  # APQ still works
 
-        counts = await api.app.state.persisted_queries.store.unknown_counts()
+        counts = await api.services.persisted_queries.store.unknown_counts()
         assert counts == {sha256_hex(OTHER): 4}
         assert sha256_hex(QUERY) not in counts  # trusted: not counted
         [record] = [r for r in caplog.records if r.name == "storefront.persisted"]

@@ -304,7 +304,7 @@ async def test_two_apps_sharing_redis_drain_one_bucket(db: Database, redis_url: 
             assert statuses == [200] * 5 + [429]
             assert (await first.post(TWO, headers=headers)).status_code == 429
         finally:
-            await first.app.state.redis.delete(KEY_PREFIX + f"ip:{ip}")
+            await first.services.redis.delete(KEY_PREFIX + f"ip:{ip}")
 
 
 def _free_port() -> int:

@@ -25,8 +25,8 @@ same user with the same request within 24 h gets the recorded answer with
   its retry is rebuilt from the recorded write.
 
 Example:
-    keyed = await begin_keyed_write(request, document=..., operation=..., variables=...,
-                                    viewer=viewer)
+    keyed = await begin_keyed_write(key, sessionmaker=sessionmaker, document=...,
+                                    operation=..., variables=..., viewer=viewer)
     # None: no key; KeyedAnswer: send it; Keyed: run with Context(idempotency=keyed.write),
     # then `status, headers = keyed.finish(payload)`, and after the answer was sent
     # `keyed.then(bill.refund)` stores it (best effort) and refunds.
@@ -51,8 +51,6 @@ from graphql import (
     print_ast,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.datastructures import Headers
-from starlette.requests import Request
 
 from models import utcnow
 from resolvers.idempotency import KeyedWrite, find_key, forget_expired, store_response
@@ -131,24 +129,26 @@ class Keyed:
             logger.warning("could not store the answer of an idempotent write", exc_info=True)
 
 
-def refuse_keyed_batch(headers: Headers) -> KeyedAnswer | None:
+def refuse_keyed_batch(*, has_key: bool) -> KeyedAnswer | None:
     """A refusal when a batch carries an Idempotency-Key: a key covers one operation."""
-    if IDEMPOTENCY_KEY_HEADER not in headers:
+    if not has_key:
         return None
     return _refusal(f"A batch cannot carry an {IDEMPOTENCY_KEY_HEADER}; send its mutation alone.")
 
 
 async def begin_keyed_write(
-    request: Request,
+    key: str | None,
     *,
+    sessionmaker: async_sessionmaker[AsyncSession],
     document: Document,
     operation: OperationDefinitionNode,
     variables: Mapping[str, Any],
     viewer: Viewer,
 ) -> Keyed | KeyedAnswer | None:
     """What an `Idempotency-Key` makes of this operation: None when it has none (or it
-    does not apply), a KeyedAnswer to send as is, or a Keyed write to run."""
-    key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    does not apply), a KeyedAnswer to send as is, or a Keyed write to run.
+
+    `key` is the request's Idempotency-Key, None when it has none."""
     if key is None or not is_mutation(operation):
         return None
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not all(" " <= c <= "~" for c in key):
@@ -165,7 +165,6 @@ async def begin_keyed_write(
             f"{len(fields)}. Send them separately, each with its own key."
         )
     fingerprint = request_hash(document, operation, variables)
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     stored = await find_key(sessionmaker=sessionmaker, user_id=user.id, key=key)
     now = utcnow()
     if stored is not None and stored.expired(now):

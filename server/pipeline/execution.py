@@ -1,0 +1,102 @@
+"""Running a prepared operation: a fresh Context, the cost it actually ran up, a timeout.
+
+Every execution goes through `execute`: the one written past the result cache
+(mutations, caches off) and the one the cache asks for on a miss or a
+revalidation (`producer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult
+
+from loaders import Loaders
+from loaders.records import UserRecord
+from loaders.tags import entity_tag
+from resolvers.idempotency import KeyedWrite
+from schema import Context
+from schema.executor import QueryTimeout
+from server.cache.cached_response import Produced, failed_for_infrastructure, produce_from
+from server.cache.caches import Caches
+from server.pipeline.answers import result_payload
+from server.pipeline.request import Prepared
+from server.ratelimit.charges import charged_cost
+from server.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """An execution's result, what it cost and the tags of the entities it read."""
+
+    result: ExecutionResult
+    actual: int
+    timed_out: bool
+    tags: set[str]
+
+    @property
+    def unavailable(self) -> bool:
+        """It failed because the database could not answer (SERVICE_UNAVAILABLE)."""
+        return failed_for_infrastructure(self.result)
+
+
+async def execute(
+    prepared: Prepared,
+    *,
+    services: Services,
+    caches: Caches | None = None,
+    idempotency: KeyedWrite | None = None,
+) -> Executed:
+    """Runs `prepared` with a Context of its own (loaders reading through the entity
+    cache of `caches` when given). A timeout keeps the full requested cost: what ran
+    until the deadline is not known."""
+    loaders = Loaders(
+        sessionmaker=services.sessionmaker,
+        dialect=services.dialect,
+        entity_cache=None if caches is None else caches.entities,
+    )
+    context = Context(
+        viewer=prepared.viewer,
+        loaders=loaders,
+        changes=services.change_feed,
+        idempotency=idempotency,
+    )
+    graphql_request = prepared.request.graphql
+    try:
+        result = await services.executor.execute(
+            prepared.document,
+            operation_name=graphql_request.operation_name,
+            variables=graphql_request.variables,
+            context=context,
+        )
+    except QueryTimeout as timeout:
+        return Executed(timeout.result, prepared.price.requested, True, loaders.tags)
+    return Executed(
+        result, charged_cost(prepared.price, result, prepared.operation), False, loaders.tags
+    )
+
+
+def producer(
+    prepared: Prepared, *, services: Services, caches: Caches, private: bool
+) -> Callable[[], Awaitable[Produced]]:
+    """Runs the operation afresh for the cache: its payload without `extensions`, its tags."""
+    user = prepared.viewer.user
+    request_id = prepared.request.request_id
+
+    async def produce() -> Produced:
+        executed = await execute(prepared, services=services, caches=caches)
+        tags = set(executed.tags)
+        if private and user is not None:
+            tags.add(entity_tag(UserRecord, user.id))  # the viewer's row, read by authentication
+        body = orjson.dumps(result_payload(executed.result, request_id))
+        meta: dict[str, Any] = {"actual": executed.actual}
+        if executed.unavailable:
+            meta["unavailable"] = True  # never stored: an answer with errors is not
+        return produce_from(
+            executed.result, body=body, tags=tags, meta=meta, timed_out=executed.timed_out
+        )
+
+    return produce

@@ -1,0 +1,234 @@
+"""The composition root: every long-lived service of a server process, built and closed here.
+
+`open_services(settings)` builds them once (the Starlette lifespan enters it)
+as one frozen, typed `Services`; request code reaches them through
+`services_of(request)`, the one place that reads the app's state. Redis
+clients come from server/redis_guard.py and engines from server/database.py,
+which the CLI builds its own with too.
+
+Example:
+    async with open_services(settings) as services:
+        app.state.services = services
+        ...  # serve; on exit caches, Redis and the engine are closed, in that order
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from redis.asyncio import Redis
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from loaders import Dialect
+from schema import Executor, create_schema
+from schema.cost import CostAnalysis
+from schema.limits import DocumentLimits
+from server.auth.viewer_cache import AuthCache
+from server.cache.caches import Caches, create_caches
+from server.cache.change_feed import ChangeFeed
+from server.database import create_engine, create_sessionmaker
+from server.persisted.manifest import load_manifest
+from server.persisted.protocol import PersistedQueryStore
+from server.persisted.queries import PersistedQueries, PersistedQueryMode
+from server.persisted.stores import InMemoryPersistedQueryStore, RedisPersistedQueryStore
+from server.ratelimit.auth_failures import AuthFailureThrottle
+from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
+from server.ratelimit.protocol import BucketPolicy
+from server.ratelimit.throttle import Throttle
+from server.redis_guard import create_redis, operator_redis
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import HTTPConnection
+
+# Seconds the startup import of PERSISTED_QUERIES_MANIFEST may take Redis.
+IMPORT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    """What every request of this process shares; built by `open_services`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    dialect: Dialect
+    executor: Executor
+    cost_analysis: CostAnalysis
+    caches: Caches | None
+    """The result and entity caches; None when CACHE_ENABLED is off (or cannot be on)."""
+    persisted_queries: PersistedQueries
+    throttle: Throttle
+    auth_failures: AuthFailureThrottle
+    auth_cache: AuthCache
+    change_feed: ChangeFeed
+    redis: Redis | None
+    """The rate limiter's and persisted queries' client; None without REDIS_URL."""
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Every service `settings` ask for, closed (caches, Redis, engine) on exit."""
+    engine = server_engine(settings)
+    caches: Caches | None = None
+    redis: Redis | None = None
+    try:
+        schema = create_schema()._schema
+        executor = Executor(
+            schema,
+            limits=DocumentLimits(
+                max_depth=settings.max_query_depth,
+                max_aliases=settings.max_query_aliases,
+                max_directives=settings.max_query_directives,
+                max_tokens=settings.max_query_tokens,
+            ),
+            introspection=settings.introspection,
+            timeout=settings.execution_timeout_ms / 1000 or None,
+        )
+        change_feed = ChangeFeed()
+        caches = create_caches(settings, schema)
+        if caches is not None:
+            # Every committed write drops what it changed, before its answer is sent.
+            change_feed.subscribe(caches.responses.invalidate)
+        redis = create_redis(settings)
+        throttle = _throttle(settings, redis)
+        services = Services(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            dialect=_dialect(engine),
+            executor=executor,
+            cost_analysis=CostAnalysis(schema, max_cost=settings.max_query_cost),
+            caches=caches,
+            persisted_queries=await _persisted_queries(settings, executor, redis),
+            throttle=throttle,
+            auth_failures=AuthFailureThrottle(
+                limiter=throttle.limiter,
+                fallback=throttle.fallback,
+                policy=BucketPolicy(
+                    settings.auth_failure_limit, settings.auth_failure_restore_rate
+                ),
+            ),
+            auth_cache=AuthCache(
+                ttl_seconds=settings.auth_cache_seconds,
+                stale_seconds=settings.auth_stale_seconds,
+            ),
+            change_feed=change_feed,
+            redis=redis,
+        )
+        yield services
+    finally:
+        if caches is not None:
+            await caches.close()
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()
+
+
+def services_of(holder: HTTPConnection | Starlette) -> Services:
+    """The services of the app serving `holder` (a request, a WebSocket or the app)."""
+    app = getattr(holder, "app", holder)  # a connection's app, or the app itself
+    services: Services = app.state.services
+    return services
+
+
+def server_engine(settings: Settings) -> AsyncEngine:
+    """The server's engine: PostgreSQL statements bounded by DB_STATEMENT_TIMEOUT_MS."""
+    engine = create_engine(settings)
+    if settings.db_statement_timeout_ms > 0 and not settings.is_sqlite:
+        _limit_statements(engine, settings.db_statement_timeout_ms)
+    return engine
+
+
+def _dialect(engine: AsyncEngine) -> Dialect:
+    """The loaders' name of the engine's backend (their one dialect switch)."""
+    name = engine.dialect.name
+    if name == "postgresql":
+        return "postgresql"
+    if name == "sqlite":
+        return "sqlite"
+    raise ValueError(f"unsupported database backend: {name}")
+
+
+def _throttle(settings: Settings, redis: Redis | None) -> Throttle:
+    limiter: RedisRateLimiter | InMemoryRateLimiter | None = None
+    if settings.rate_limit_enabled and redis is not None:
+        limiter = RedisRateLimiter(redis, timeout=settings.redis_timeout_ms / 1000)
+    elif settings.rate_limit_enabled:
+        limiter = InMemoryRateLimiter()
+    return Throttle(
+        limiter=limiter,
+        policy=BucketPolicy(settings.rate_limit_maximum, settings.rate_limit_restore_rate),
+        admin_policy=BucketPolicy(
+            settings.admin_rate_limit_maximum, settings.admin_rate_limit_restore_rate
+        ),
+    )
+
+
+async def _persisted_queries(
+    settings: Settings, executor: Executor, redis: Redis | None
+) -> PersistedQueries:
+    """Persisted queries over Redis (shared) or in process; the startup manifest imported."""
+    store: PersistedQueryStore
+    ttl, window = settings.apq_ttl_seconds, settings.apq_registration_window_seconds
+    per_client = settings.apq_registrations_per_client
+    if redis is not None:
+        store = RedisPersistedQueryStore(
+            redis,
+            apq_ttl_seconds=ttl,
+            registrations_per_client=per_client,
+            registration_window_seconds=window,
+            timeout=settings.redis_timeout_ms / 1000,
+        )
+    else:
+        store = InMemoryPersistedQueryStore(
+            max_entries=settings.apq_memory_entries,
+            max_bytes=settings.apq_memory_bytes,
+            apq_ttl_seconds=ttl,
+            registrations_per_client=per_client,
+            registration_window_seconds=window,
+        )
+    if settings.persisted_queries_manifest:
+        manifest = Path(settings.persisted_queries_manifest)
+        documents = load_manifest(
+            manifest, schema=executor.schema, max_cost=settings.max_query_cost
+        )
+        importer_client = operator_redis(settings)
+        if importer_client is not None:
+            # A large manifest may take Redis longer than a request's bound: its own client.
+            importer = RedisPersistedQueryStore(
+                importer_client, apq_ttl_seconds=ttl, timeout=IMPORT_TIMEOUT, owns_client=True
+            )
+            try:
+                await importer.put_trusted(documents)
+            finally:
+                await importer.close()
+        else:
+            await store.put_trusted(documents)
+    return PersistedQueries(
+        executor=executor,
+        store=store,
+        mode=PersistedQueryMode(settings.persisted_queries),
+        allow_admin=settings.trusted_documents_allow_admin,
+        cache_size=settings.persisted_document_cache_size,
+        max_document_bytes=settings.apq_max_document_bytes,
+    )
+
+
+def _limit_statements(engine: AsyncEngine, timeout_ms: int) -> None:
+    """PostgreSQL cancels any statement of this engine running over `timeout_ms`."""
+
+    # Set when each connection opens (asyncpg's server_settings), so it holds for
+    # the whole session and a pool reset cannot roll it back. Only the server's
+    # engine gets it: migrations and seeding run long statements on purpose.
+    def connect_args(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        server_settings = cparams.setdefault("server_settings", {})
+        server_settings["statement_timeout"] = str(timeout_ms)
+
+    event.listen(engine.sync_engine, "do_connect", connect_args)
