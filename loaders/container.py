@@ -13,6 +13,7 @@ from loaders import aggregates, entities, nested_pages, relations, tags
 from loaders.batch import BatchFn, SessionMaker
 from loaders.cache import EntityCache
 from loaders.dataloader import IsolatedDataLoader
+from loaders.observer import BatchObserver, reset, run_as
 from loaders.pagination import Page, PageArgs
 from loaders.records import (
     CategoryRecord,
@@ -68,10 +69,12 @@ class Loaders:
         sessionmaker: SessionMaker,
         dialect: Dialect,
         entity_cache: EntityCache | None = None,
+        observer: BatchObserver | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.dialect: Dialect = dialect
         self.entity_cache = entity_cache
+        self.observer = observer
         self.tags: set[str] = set()
         """Cache tags of everything loaded so far (loaders/tags.py)."""
 
@@ -87,21 +90,35 @@ class Loaders:
         self.tags.add(list_tag(kind))
         self.tags.update(entity_tag(kind, item.id) for item in items)
 
-    def _loader(self, batch: BatchFn[K, V], tag_rule: TagRule) -> DataLoader[K, V]:
+    def _loader(self, batch: BatchFn[K, V], tag_rule: TagRule, *, name: str) -> DataLoader[K, V]:
         bound = partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect)
+        loader = name  # the property's: what metrics and traces call this loader
+        observer = self.observer
 
         async def load_and_tag(keys: list[K]) -> list[V]:
-            values = await bound(keys)
+            # A batch runs in a task of its own (aiodataloader), so the name set
+            # here reaches exactly the statements this batch sends.
+            token = run_as(loader)
+            try:
+                if observer is None:
+                    values = await bound(keys)
+                else:
+                    with observer.batch(loader, len(keys)):
+                        values = await bound(keys)
+            finally:
+                reset(token)
             self.tags.update(tag_rule(keys, values))
             return values
 
         return IsolatedDataLoader(load_and_tag)
 
-    def _by_id(self, batch: BatchFn[int, E | None], record: type[E]) -> DataLoader[int, E | None]:
+    def _by_id(
+        self, batch: BatchFn[int, E | None], record: type[E], *, name: str
+    ) -> DataLoader[int, E | None]:
         """A by-id loader, through the entity cache when there is one; tagged `Type:id`."""
         cache = self.entity_cache
         if cache is None:
-            return self._loader(batch, tags.entities(record))
+            return self._loader(batch, tags.entities(record), name=name)
 
         async def through_cache(
             keys: list[int], /, *, sessionmaker: SessionMaker, dialect: Dialect
@@ -111,36 +128,37 @@ class Loaders:
 
             return await cache.load(keys, record, fetch)
 
-        return self._loader(through_cache, tags.entities(record))
+        return self._loader(through_cache, tags.entities(record), name=name)
 
     # By id: None for a missing key.
 
     @cached_property
     def user_by_id(self) -> DataLoader[int, UserRecord | None]:
-        return self._by_id(entities.user_by_id, UserRecord)
+        return self._by_id(entities.user_by_id, UserRecord, name="user_by_id")
 
     @cached_property
     def category_by_id(self) -> DataLoader[int, CategoryRecord | None]:
-        return self._by_id(entities.category_by_id, CategoryRecord)
+        return self._by_id(entities.category_by_id, CategoryRecord, name="category_by_id")
 
     @cached_property
     def product_by_id(self) -> DataLoader[int, ProductRecord | None]:
-        return self._by_id(entities.product_by_id, ProductRecord)
+        return self._by_id(entities.product_by_id, ProductRecord, name="product_by_id")
 
     @cached_property
     def product_by_sku(self) -> DataLoader[str, ProductRecord | None]:
         return self._loader(
             entities.product_by_sku,
             tags.both(tags.entities(ProductRecord), tags.on_miss(list_tag(ProductRecord))),
+            name="product_by_sku",
         )
 
     @cached_property
     def order_by_id(self) -> DataLoader[int, OrderRecord | None]:
-        return self._by_id(entities.order_by_id, OrderRecord)
+        return self._by_id(entities.order_by_id, OrderRecord, name="order_by_id")
 
     @cached_property
     def review_by_id(self) -> DataLoader[int, ReviewRecord | None]:
-        return self._by_id(entities.review_by_id, ReviewRecord)
+        return self._by_id(entities.review_by_id, ReviewRecord, name="review_by_id")
 
     # One-to-many: an empty list for none.
 
@@ -150,6 +168,7 @@ class Loaders:
         return self._loader(
             relations.items_by_order_id,
             tags.keyed(entity_tag(OrderRecord, "{}")),
+            name="items_by_order_id",
         )
 
     @cached_property
@@ -161,6 +180,7 @@ class Loaders:
                 tags.entities(CategoryRecord),
                 tags.keyed(list_tag(CategoryRecord, "parent_id", "{}")),
             ),
+            name="children_by_category_id",
         )
 
     # Aggregates: zero (or no average) for none.
@@ -171,6 +191,7 @@ class Loaders:
         return self._loader(
             aggregates.review_stats_by_product_id,
             tags.keyed(entity_tag(ProductRecord, "{}")),
+            name="review_stats_by_product_id",
         )
 
     @cached_property
@@ -178,6 +199,7 @@ class Loaders:
         return self._loader(
             aggregates.review_count_by_user_id,
             tags.keyed(list_tag(ReviewRecord, "user_id", "{}")),
+            name="review_count_by_user_id",
         )
 
     @cached_property
@@ -189,6 +211,7 @@ class Loaders:
                 tags.keyed(entity_tag(UserRecord, "{}"), part=0),
                 tags.keyed(list_tag(OrderRecord, "user_id", "{}"), part=0),
             ),
+            name="order_count_by_user_id",
         )
 
     @cached_property
@@ -196,6 +219,7 @@ class Loaders:
         return self._loader(
             aggregates.active_product_count_by_category_id,
             tags.keyed(list_tag(ProductRecord, "category_id", "{}")),
+            name="active_product_count_by_category_id",
         )
 
     # Nested pages, newest first (created_at, then id, descending): keys carry the page
@@ -209,6 +233,7 @@ class Loaders:
                 tags.entities(ReviewRecord),
                 tags.keyed(list_tag(ReviewRecord, "product_id", "{}"), part=0),
             ),
+            name="reviews_page_by_product_id",
         )
 
     @cached_property
@@ -219,6 +244,7 @@ class Loaders:
                 tags.entities(ReviewRecord),
                 tags.keyed(list_tag(ReviewRecord, "user_id", "{}"), part=0),
             ),
+            name="reviews_page_by_user_id",
         )
 
     @cached_property
@@ -232,6 +258,7 @@ class Loaders:
                 tags.entities(OrderRecord),
                 tags.keyed(list_tag(OrderRecord, "user_id", "{}"), part=0),
             ),
+            name="orders_page_by_user_id",
         )
 
     @cached_property
@@ -245,4 +272,5 @@ class Loaders:
                 tags.entities(ProductRecord),
                 tags.keyed(list_tag(ProductRecord, "category_id", "{}"), part=0),
             ),
+            name="products_page_by_category_id",
         )
