@@ -47,9 +47,11 @@ class Runs:
         self.gate: asyncio.Event | None = None
         self.failed = False
         self.storable = True
+        self.started = asyncio.Event()
 
     async def __call__(self) -> Produced:
         self.count += 1
+        self.started.set()
         if self.gate is not None:
             await self.gate.wait()
         return Produced(self.body, storable=self.storable, failed=self.failed, tags=self.tags)
@@ -62,10 +64,35 @@ async def miss_then_fill(
     policy: CachePolicy = PUBLIC_POLICY,
     scope: str | None = None,
     key: ResponseKey = KEY,
+    arrivals: Arrivals | None = None,
 ) -> Served:
     lookup = await cache.lookup(key, scope=scope)
     assert lookup.usable is None
+    if arrivals is not None:
+        arrivals.arrive()
     return await cache.fill(key, lookup, policy=policy, scope=scope, produce=runs)
+
+
+class Arrivals:
+    """Counts tasks past their lookup: the tests open the gate only once every task
+    has missed (a fixed sleep is too short when Redis answers slowly on a busy
+    machine, and a task looking up late would find the stored hit)."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.count = 0
+        self.all_in = asyncio.Event()
+
+    def arrive(self) -> None:
+        self.count += 1
+        if self.count == self.expected:
+            self.all_in.set()
+
+    async def wait(self, runs: Runs) -> None:
+        async with asyncio.timeout(10):
+            await self.all_in.wait()
+            await runs.started.wait()
+        await asyncio.sleep(0.02)  # let the last ones reach their wait
 
 
 def test_keys_canonicalize_variables_and_separate_scopes() -> None:
@@ -139,8 +166,11 @@ async def test_concurrent_identical_misses_run_once(store: ResultCache) -> None:
     runs = Runs()
     runs.gate = asyncio.Event()
 
-    pending = [asyncio.create_task(miss_then_fill(cache, runs)) for _ in range(50)]
-    await asyncio.sleep(0.05)
+    arrivals = Arrivals(50)
+    pending = [
+        asyncio.create_task(miss_then_fill(cache, runs, arrivals=arrivals)) for _ in range(50)
+    ]
+    await arrivals.wait(runs)
     runs.gate.set()
     served = await asyncio.gather(*pending)
 
@@ -155,8 +185,11 @@ async def test_waiters_run_themselves_when_the_run_is_not_storable(store: Result
     runs.gate = asyncio.Event()
     runs.storable = False
 
-    pending = [asyncio.create_task(miss_then_fill(cache, runs)) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    arrivals = Arrivals(3)
+    pending = [
+        asyncio.create_task(miss_then_fill(cache, runs, arrivals=arrivals)) for _ in range(3)
+    ]
+    await arrivals.wait(runs)
     runs.gate.set()
     await asyncio.gather(*pending)
 
@@ -203,8 +236,12 @@ async def test_two_processes_share_one_run_through_the_store_lock(store: ResultC
     runs = Runs()
     runs.gate = asyncio.Event()
 
-    pending = [asyncio.create_task(miss_then_fill(cache, runs)) for cache in (first, second) * 5]
-    await asyncio.sleep(0.05)
+    arrivals = Arrivals(10)
+    pending = [
+        asyncio.create_task(miss_then_fill(cache, runs, arrivals=arrivals))
+        for cache in (first, second) * 5
+    ]
+    await arrivals.wait(runs)
     runs.gate.set()
     served = await asyncio.gather(*pending)
 
