@@ -212,13 +212,11 @@ class _Walk:
 
 class CachePolicies:
     """The cache policy of operations of one schema; each operation's plan is built
-    once and kept in its document's entry (`Document.plans`), keyed by this object.
-
-    `cache_size` is accepted for compatibility and unused: the document cache bounds
-    the plans.
+    once and kept in its document's entry (`Document.plans`), keyed by this object,
+    and evicted with it (the executor's document cache bounds the plans).
     """
 
-    def __init__(self, schema: GraphQLSchema, *, cache_size: int = 1000) -> None:
+    def __init__(self, schema: GraphQLSchema) -> None:
         self.schema = schema
 
     def policy(

@@ -36,7 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from graphql import (
@@ -70,6 +70,14 @@ from graphql import (
     is_list_type,
 )
 
+from schema.cost_plan import (
+    CostPlan,
+    Extra,
+    PlannedField,
+    Selection,
+    Size,
+    finish_field,
+)
 from schema.entities import ENTITIES
 from schema.errors import QUERY_TOO_COMPLEX
 from schema.executor import Document, RequestError
@@ -77,7 +85,6 @@ from schema.executor import Document, RequestError
 OBJECT_WEIGHT = 1
 LEAF_WEIGHT = 0
 DEFAULT_LIST_SIZE = 10
-MAX_CACHED_PLANS = 1000  # no longer used: plans live (and are evicted) with their document
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,109 +139,6 @@ class QueryTooComplex(RequestError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Size:
-    """A list's size: `constant`, or the variable's value (its length) when it is given."""
-
-    constant: int
-    variable: str | None = None
-    length: bool = False
-
-    def value(self, variables: Mapping[str, Any]) -> int:
-        if self.variable is None:
-            return self.constant
-        value = variables.get(self.variable)
-        if value is None:  # absent or null: the argument's default applies
-            return self.constant
-        if self.length:
-            return len(value) if isinstance(value, list) else 1
-        return max(0, value) if isinstance(value, int) else self.constant
-
-
-# No operation is free, not even `{ __typename }`: each request is work for the server.
-MIN_OPERATION_COST = 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Extra:
-    """An argument's weight that depends on a variable: charged when the variable's
-    value, followed down `keys`, is given (not null, not an empty string)."""
-
-    weight: int
-    variable: str
-    keys: tuple[str, ...]
-
-    def value(self, variables: Mapping[str, Any]) -> int:
-        value: Any = variables.get(self.variable)
-        for key in self.keys:
-            value = value.get(key) if isinstance(value, Mapping) else None
-        return self.weight if _given(value) else 0
-
-
-@dataclass(slots=True)
-class _Field:
-    key: str
-    weight: int
-    size: _Size | None  # None: one value, not a list
-    selection: _Selection | None
-    extras: tuple[_Extra, ...] = ()  # weights that depend on variables
-    static: int | None = None  # the requested cost when no variable is involved
-    item_flat: int | None = None  # one item's cost when nothing below it is a list
-
-    def weight_with(self, variables: Mapping[str, Any]) -> int:
-        return self.weight + sum(extra.value(variables) for extra in self.extras)
-
-
-@dataclass(slots=True)
-class _Selection:
-    fields: list[_Field] = field(default_factory=list)
-    spreads: list[_Selection] = field(default_factory=list)  # fragments, shared
-    variants: dict[str, _Selection] = field(default_factory=dict)  # on concrete types: max
-    static: int | None = None
-    flat: int | None = None
-
-    def finish(self) -> _Selection:
-        parts = [f.static for f in self.fields] + [s.static for s in self.spreads]
-        variants = [v.static for v in self.variants.values()]
-        if None not in parts and None not in variants:
-            self.static = sum(p or 0 for p in parts) + max((v or 0 for v in variants), default=0)
-        flats = [f.item_flat if f.size is None else None for f in self.fields]
-        flats += [s.flat for s in self.spreads]
-        if None not in flats and not self.variants:
-            self.flat = sum(f or 0 for f in flats)
-        return self
-
-
-class CostPlan:
-    """An operation's cost, ready to be priced with variables and counted on a response.
-
-    `variables` are those `actual` counts with (an argument's weight may depend on
-    them); `CostAnalysis.price` hands out the plan bound to the request's variables.
-    """
-
-    def __init__(self, selection: _Selection, variables: Mapping[str, Any] | None = None) -> None:
-        self._selection = selection
-        self._variables: Mapping[str, Any] = variables or {}
-
-    def requested(self, variables: Mapping[str, Any]) -> int:
-        """The cost before execution, with `variables` coerced for the operation."""
-        if self._selection.static is not None:
-            return max(MIN_OPERATION_COST, self._selection.static)
-        return max(MIN_OPERATION_COST, _requested(self._selection, variables, {}))
-
-    def actual(self, data: Mapping[str, Any] | None) -> int:
-        """The cost of what was resolved: the same rules over `data`, with real list lengths."""
-        if data is None:
-            return MIN_OPERATION_COST
-        return max(MIN_OPERATION_COST, _actual(self._selection, data, self._variables))
-
-    def bound(self, variables: Mapping[str, Any]) -> CostPlan:
-        """This plan counting `actual` with `variables` (itself when none matter)."""
-        if self._selection.static is not None:
-            return self
-        return CostPlan(self._selection, variables)
-
-
-@dataclass(frozen=True, slots=True)
 class Price:
     plan: CostPlan
     requested: int
@@ -242,10 +146,8 @@ class Price:
 
 class CostAnalysis:
     """Prices operations against `schema`; each operation's plan is compiled once and
-    kept in its document's entry (`Document.plans`), keyed by this analysis.
-
-    `cache_size` is accepted for compatibility and unused: the document cache bounds
-    the plans.
+    kept in its document's entry (`Document.plans`), keyed by this analysis, and
+    evicted with it (the executor's document cache bounds the plans).
     """
 
     def __init__(
@@ -255,7 +157,6 @@ class CostAnalysis:
         max_cost: int = 1000,
         mutation_cost: int = 10,
         costs: Mapping[str, Cost] = COSTS,
-        cache_size: int = MAX_CACHED_PLANS,
     ) -> None:
         self.schema = schema
         self.max_cost = max_cost
@@ -293,9 +194,9 @@ class _Compiler:
         self.mutation_cost = analysis.mutation_cost
         self.mutation_type = analysis.schema.mutation_type
         self.fragments = document.fragments
-        self.compiled: dict[tuple[str, _Size | None], _Selection] = {}
+        self.compiled: dict[tuple[str, Size | None], Selection] = {}
 
-    def operation(self, operation: OperationDefinitionNode) -> _Selection:
+    def operation(self, operation: OperationDefinitionNode) -> Selection:
         root = self.schema.get_root_type(operation.operation)
         assert root is not None, "validated operations have a root type"
         return self.selection(operation.selection_set, root)
@@ -305,9 +206,9 @@ class _Compiler:
         selection_set: SelectionSetNode,
         parent: GraphQLNamedType,
         *,
-        page: _Size | None = None,
-    ) -> _Selection:
-        selection = _Selection()
+        page: Size | None = None,
+    ) -> Selection:
+        selection = Selection()
         self.collect(selection_set, parent, selection, page)
         for variant in selection.variants.values():
             variant.finish()
@@ -317,8 +218,8 @@ class _Compiler:
         self,
         selection_set: SelectionSetNode,
         parent: GraphQLNamedType,
-        into: _Selection,
-        page: _Size | None,
+        into: Selection,
+        page: Size | None,
     ) -> None:
         for node in selection_set.selections:
             if isinstance(node, FieldNode):
@@ -339,16 +240,16 @@ class _Compiler:
             self.part(into, parent, target).spreads.append(self.fragment(definition, target, page))
 
     def part(
-        self, into: _Selection, parent: GraphQLNamedType, target: GraphQLNamedType
-    ) -> _Selection:
+        self, into: Selection, parent: GraphQLNamedType, target: GraphQLNamedType
+    ) -> Selection:
         """Where a fragment on `target` counts: with its parent, or as one of its variants."""
         if is_abstract_type(parent) and isinstance(target, GraphQLObjectType):
-            return into.variants.setdefault(target.name, _Selection())
+            return into.variants.setdefault(target.name, Selection())
         return into
 
     def fragment(
-        self, definition: FragmentDefinitionNode, target: GraphQLNamedType, page: _Size | None
-    ) -> _Selection:
+        self, definition: FragmentDefinitionNode, target: GraphQLNamedType, page: Size | None
+    ) -> Selection:
         # A fragment on a connection type is sized by the connection it is spread in.
         key = (definition.name.value, page)
         compiled = self.compiled.get(key)
@@ -357,13 +258,15 @@ class _Compiler:
             self.compiled[key] = compiled
         return compiled
 
-    def field(self, node: FieldNode, parent: GraphQLNamedType, page: _Size | None) -> _Field | None:
+    def field(
+        self, node: FieldNode, parent: GraphQLNamedType, page: Size | None
+    ) -> PlannedField | None:
         name = node.name.value
         key = node.alias.value if node.alias else name
         entry = self.costs.get(f"{parent.name}.{name}", _NO_ENTRY)
         if name.startswith("__"):
             weight = entry.weight or 0
-            return _finish(_Field(key, weight, None, None)) if weight else None
+            return finish_field(PlannedField(key, weight, None, None)) if weight else None
         assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
         definition = parent.fields[name]
         item_type = get_named_type(definition.type)
@@ -383,30 +286,30 @@ class _Compiler:
             selection = self.selection(
                 node.selection_set, item_type, page=self.page(node, definition)
             )
-        extras: list[_Extra] = []
+        extras: list[Extra] = []
         for path, extra in self.argument_costs.get(f"{parent.name}.{name}", ()):
             charged = _argument_weight(node, definition, path, extra)
-            if isinstance(charged, _Extra):
+            if isinstance(charged, Extra):
                 extras.append(charged)
             else:
                 weight += charged
         if weight == 0 and not extras and (selection is None or selection.static == 0):
             return None
         size = self.size(node, definition, entry, page)
-        return _finish(_Field(key, weight, size, selection, tuple(extras)))
+        return finish_field(PlannedField(key, weight, size, selection, tuple(extras)))
 
     def size(
-        self, node: FieldNode, definition: GraphQLField, entry: Cost, page: _Size | None
-    ) -> _Size | None:
+        self, node: FieldNode, definition: GraphQLField, entry: Cost, page: Size | None
+    ) -> Size | None:
         if not is_list_type(get_nullable_type(definition.type)):
             return None
         if page is not None and node.name.value in ("edges", "nodes"):
             return page
         if entry.size_argument is not None:
             return _argument(node, definition, entry.size_argument, length=True)
-        return _Size(DEFAULT_LIST_SIZE if entry.size is None else entry.size)
+        return Size(DEFAULT_LIST_SIZE if entry.size is None else entry.size)
 
-    def page(self, node: FieldNode, definition: GraphQLField) -> _Size | None:
+    def page(self, node: FieldNode, definition: GraphQLField) -> Size | None:
         """A connection's page size (its `first`), None for any other field."""
         connection = get_named_type(definition.type)
         if "first" not in definition.args or not isinstance(connection, GraphQLObjectType):
@@ -418,21 +321,21 @@ class _Compiler:
 
 def _argument(
     node: FieldNode, definition: GraphQLField, name: str, *, length: bool = False
-) -> _Size:
+) -> Size:
     """The size an argument gives: its literal, its variable, or else its default."""
     default = _default(definition.args[name])
     fallback = default if isinstance(default, int) and not length else DEFAULT_LIST_SIZE
     argument = next((a for a in node.arguments or () if a.name.value == name), None)
     value = None if argument is None else argument.value
     if value is None or isinstance(value, NullValueNode):
-        return _Size(fallback)
+        return Size(fallback)
     if isinstance(value, VariableNode):
-        return _Size(fallback, value.name.value, length)
+        return Size(fallback, value.name.value, length)
     if length:  # a single value stands for a list of one
-        return _Size(len(value.values) if isinstance(value, ListValueNode) else 1)
+        return Size(len(value.values) if isinstance(value, ListValueNode) else 1)
     if isinstance(value, IntValueNode):
-        return _Size(max(0, int(value.value)))
-    return _Size(fallback)
+        return Size(max(0, int(value.value)))
+    return Size(fallback)
 
 
 def _argument_costs(costs: Mapping[str, Cost]) -> dict[str, list[tuple[tuple[str, ...], int]]]:
@@ -448,9 +351,9 @@ def _argument_costs(costs: Mapping[str, Cost]) -> dict[str, list[tuple[tuple[str
 
 def _argument_weight(
     node: FieldNode, definition: GraphQLField, path: tuple[str, ...], weight: int
-) -> int | _Extra:
+) -> int | Extra:
     """`weight` when the argument at `path` is given as a literal, 0 when it is not,
-    an `_Extra` when a variable decides."""
+    an `Extra` when a variable decides."""
     argument = next((a for a in node.arguments or () if a.name.value == path[0]), None)
     if argument is None or path[0] not in definition.args:
         return 0
@@ -458,7 +361,7 @@ def _argument_weight(
     input_type: GraphQLInputType = definition.args[path[0]].type
     for depth, name in enumerate(path[1:], start=1):
         if isinstance(value, VariableNode):
-            return _Extra(weight, value.name.value, _out_names(input_type, path[depth:]))
+            return Extra(weight, value.name.value, _out_names(input_type, path[depth:]))
         if not isinstance(value, ObjectValueNode):
             return 0
         value = next((f.value for f in value.fields if f.name.value == name), None)
@@ -467,7 +370,7 @@ def _argument_weight(
             return 0
         input_type = named.fields[name].type
     if isinstance(value, VariableNode):
-        return _Extra(weight, value.name.value, ())
+        return Extra(weight, value.name.value, ())
     if value is None or isinstance(value, NullValueNode):
         return 0
     if isinstance(value, StringValueNode):
@@ -488,10 +391,6 @@ def _out_names(input_type: GraphQLInputType, path: tuple[str, ...]) -> tuple[str
     return tuple(keys)
 
 
-def _given(value: Any) -> bool:
-    return value is not None and value is not Undefined and value != ""
-
-
 def _default(argument: GraphQLArgument) -> Any:
     """An argument's default: a coerced value (Strawberry) or an SDL literal (build_schema)."""
     if argument.default_value is not Undefined:
@@ -500,70 +399,3 @@ def _default(argument: GraphQLArgument) -> Any:
     if default is not None and isinstance(default.literal, IntValueNode):
         return int(default.literal.value)
     return None if default is None else default.value
-
-
-def _finish(compiled: _Field) -> _Field:
-    selection = compiled.selection
-    below = 0 if selection is None else selection.static
-    size = compiled.size
-    if below is not None and not compiled.extras and (size is None or size.variable is None):
-        compiled.static = (1 if size is None else size.constant) * (compiled.weight + below)
-    flat = 0 if selection is None else selection.flat
-    if flat is not None and not compiled.extras:
-        compiled.item_flat = compiled.weight + flat
-    return compiled
-
-
-def _requested(selection: _Selection, variables: Mapping[str, Any], memo: dict[int, int]) -> int:
-    if selection.static is not None:
-        return selection.static
-    cost = memo.get(id(selection))
-    if cost is not None:
-        return cost
-    cost = 0
-    for compiled in selection.fields:
-        if compiled.static is not None:
-            cost += compiled.static
-            continue
-        below = 0 if compiled.selection is None else _requested(compiled.selection, variables, memo)
-        count = 1 if compiled.size is None else compiled.size.value(variables)
-        cost += count * (compiled.weight_with(variables) + below)
-    for spread in selection.spreads:
-        cost += _requested(spread, variables, memo)
-    if selection.variants:
-        cost += max(_requested(v, variables, memo) for v in selection.variants.values())
-    memo[id(selection)] = cost
-    return cost
-
-
-def _actual(selection: _Selection, data: Mapping[str, Any], variables: Mapping[str, Any]) -> int:
-    if selection.flat is not None:
-        return selection.flat
-    cost = 0
-    for compiled in selection.fields:
-        value = data.get(compiled.key)
-        if value is None:
-            continue
-        if compiled.size is None:
-            cost += _actual_item(compiled, value, variables)
-        elif isinstance(value, list):
-            if compiled.item_flat is not None:
-                cost += compiled.item_flat * sum(1 for item in value if item is not None)
-            else:
-                cost += sum(
-                    _actual_item(compiled, item, variables) for item in value if item is not None
-                )
-    for spread in selection.spreads:
-        cost += _actual(spread, data, variables)
-    if selection.variants:
-        cost += max(_actual(v, data, variables) for v in selection.variants.values())
-    return cost
-
-
-def _actual_item(compiled: _Field, value: Any, variables: Mapping[str, Any]) -> int:
-    if compiled.item_flat is not None:
-        return compiled.item_flat
-    weight = compiled.weight_with(variables)
-    if compiled.selection is None or not isinstance(value, Mapping):
-        return weight
-    return weight + _actual(compiled.selection, value, variables)
