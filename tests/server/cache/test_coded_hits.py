@@ -5,8 +5,11 @@ in Redis, through the real endpoint."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +22,7 @@ from server.http.accept_encoding import coded_etag
 from tests.cache_support import CACHE_BACKENDS, cached_app
 from tests.conftest import Api, Database
 from tests.factories import Factory
+from tests.live_server import live_server
 from tests.server.http.test_compression import DECODE, raw
 
 CATEGORIES = "{ categories { id name } }"
@@ -180,3 +184,32 @@ async def test_without_compression_nothing_coded_is_stored(
     assert hit.headers["x-cache"] == "HIT"
     assert "content-encoding" not in hit.headers
     assert counted.calls == []
+
+
+def test_a_real_server_sends_stored_codings_that_curl_and_httpx_decode(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}", "CACHE_ENABLED": "true"}
+    query = "{ categories { id name } products(first: 40) { nodes { name priceCents } } }"
+    with live_server(env, args=("--demo",)) as server:
+        target = str(httpx.URL(f"{server.url}/graphql", params={"query": query}))
+        plain = httpx.get(target, headers={"Accept-Encoding": "identity"})
+        hits = {
+            coding: httpx.get(target, headers={"Accept-Encoding": coding}) for coding in CODINGS
+        }
+        curled: dict[str, bytes] = {}
+        if shutil.which("curl") is not None:
+            for coding in CODINGS:
+                curled[coding] = subprocess.run(
+                    ["curl", "-sf", "--compressed", "-H", f"Accept-Encoding: {coding}", target],
+                    capture_output=True,
+                    check=True,
+                ).stdout
+
+    assert len(plain.content) > 1024
+    for coding, hit in hits.items():
+        assert hit.headers["x-cache"] == "HIT"
+        assert hit.headers["content-encoding"] == coding
+        assert data_part(hit.content) == data_part(plain.content)  # decoded by httpx
+        assert "cost" in json.loads(hit.content)["extensions"]
+    for body in curled.values():  # libcurl's own zstd, brotli and zlib
+        assert data_part(body) == data_part(plain.content)
+        assert "cost" in json.loads(body)["extensions"]
