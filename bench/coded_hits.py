@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.common import DASHBOARD, DEFAULT_DATABASE_URL, admin_token, in_process_app
-from server.http.compression import configured_codecs
+from server.http.codecs import configured_codecs
 from server.http.open_streams import open_streams
 
 CODINGS = ("zstd", "br", "gzip", "identity")

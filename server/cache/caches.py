@@ -31,7 +31,7 @@ from server.cache.entity_cache import StoreEntityCache
 from server.cache.response_cache import ResponseCache
 from server.cache.store_memory import InMemoryCacheStore
 from server.cache.store_redis import RedisCacheStore
-from server.http.compression import configured_codecs
+from server.http.codecs import configured_codecs
 from server.http.open_streams import open_streams
 from server.redis_guard import bounded_client
 from server.settings import WORKERS_VARIABLE, Settings

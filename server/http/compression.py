@@ -49,7 +49,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.http.accept_encoding import Negotiated, coded_etag, negotiate, uncoded_etag
-from server.http.codecs import CODINGS, Codec, Codecs, Encoder
+from server.http.codecs import CODINGS, Codec, Encoder, configured_codecs
 from server.settings import Settings
 
 TEXTUAL = ("text/", "application/json", "application/javascript", "application/xml")
@@ -58,17 +58,6 @@ NOT_CODED = ("text/event-stream",)  # long-lived, flushed per event: left to its
 NO_BODY = (204, 205, 206, 304)
 # Sends of a file by path: the server would write the file's bytes, uncoded.
 ZERO_COPY = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
-
-
-def configured_codecs(settings: Settings) -> Codecs | None:
-    """The codecs at the configured levels; None with COMPRESSION_ENABLED=false."""
-    if not settings.compression_enabled:
-        return None
-    return Codecs(
-        zstd_level=settings.compression_zstd_level,
-        brotli_level=settings.compression_br_level,
-        gzip_level=settings.compression_gzip_level,
-    )
 
 
 def compression(settings: Settings) -> list[Middleware]:
