@@ -50,13 +50,14 @@ class CodedAnswer:
 
 
 def coded_answer(
-    served: Served | None, body: bytes, accept_encoding: str | None, *, min_bytes: int
+    served: Served | None, body: bytes, accept_encoding: str | None, *, min_bytes: int | None
 ) -> CodedAnswer | None:
     """`body` (the served entry's bytes with this request's extensions) in the coding
     `accept_encoding` negotiates, closed from the entry's stored stream; None when it
-    goes uncoded or the entry has no stream of that coding."""
+    goes uncoded, the entry has no stream of that coding, or compression is off here
+    (`min_bytes` None: an entry in a shared Redis may come from an instance with it on)."""
     entry = served.entry if served is not None else None
-    if entry is None or not entry.coded:
+    if entry is None or not entry.coded or min_bytes is None:
         return None
     choice = negotiate(accept_encoding, CODINGS)
     if choice.coding is None or (choice.identity_acceptable and len(body) < min_bytes):

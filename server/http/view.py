@@ -96,9 +96,9 @@ async def graphql_endpoint(request: Request) -> Response:
     )
     if isinstance(parsed, GraphQLRequest):
         result = await run(_operation(request, parsed, viewer, ip), services=services)
-        return _single_response(
-            request, result, media_type, min_bytes=settings.compression_min_bytes
-        )
+        # With compression off here, entries coded by another instance go uncoded.
+        min_bytes = settings.compression_min_bytes if settings.compression_enabled else None
+        return _single_response(request, result, media_type, min_bytes=min_bytes)
     if (keyed_batch := refuse_keyed_batch(has_key=IDEMPOTENCY_KEY_HEADER in headers)) is not None:
         return Response(keyed_batch.body, keyed_batch.status, media_type=media_type)
     if any(not isinstance(entry, BadRequest) for entry in parsed):
@@ -142,7 +142,7 @@ def _operation(
 
 
 def _single_response(
-    request: Request, result: Result, media_type: str, *, min_bytes: int
+    request: Request, result: Result, media_type: str, *, min_bytes: int | None
 ) -> Response:
     """One operation's answer, with its caching headers; 304 when the client has it.
     A cached answer goes out in the negotiated coding from its stored streams."""

@@ -15,8 +15,9 @@ import pytest
 import zstandard
 from httpx._decoders import BrotliDecoder, ContentDecoder, GZipDecoder, ZStandardDecoder
 
-from server.cache.cached_response import CachedResponse, with_extensions
+from server.cache.cached_response import CachedResponse, Served, with_extensions
 from server.http.codecs import Codecs
+from server.http.coded_answer import coded_answer
 from server.http.open_streams import close_stream, open_stream, open_streams
 
 CODECS = Codecs(zstd_level=3, brotli_level=3, gzip_level=3)
@@ -122,3 +123,20 @@ def test_an_entry_stored_before_streams_still_reads() -> None:
     again = CachedResponse.decode(plain.encode())
     assert again == plain
     assert again.coded_body("gzip", BODY) is None
+
+
+def test_a_cached_answer_is_sent_coded_only_where_compression_is_on() -> None:
+    entry = CachedResponse(
+        BODY, '"tag"', 60, False, 1.5, {}, tuple(open_streams(CODECS, BODY, min_bytes=0))
+    )
+    served = Served.cached(entry)
+    body = with_extensions(BODY, {"cost": {"actualQueryCost": 3}})
+
+    coded = coded_answer(served, body, "gzip;q=0.5, br", min_bytes=1024)
+    assert coded is not None
+    assert coded.coding == "br"
+    assert brotli.decompress(coded.body) == body
+    assert coded_answer(served, body, "br", min_bytes=None) is None  # off on this instance
+    assert coded_answer(served, body, "identity", min_bytes=1024) is None
+    assert coded_answer(served, body, "br", min_bytes=len(body) + 1) is None  # too small
+    assert coded_answer(served, body, "br;q=1, identity;q=0", min_bytes=len(body) + 1) is not None
