@@ -9,6 +9,10 @@ re-serialized), whether it may be stored, whether it failed because the
 database did (a stale entry may then stand in), and the tags its loaders
 recorded.
 
+A stored response may carry its prefix (all but the closing `}`) already
+compressed in each content coding, as open streams (server/http/open_streams.py):
+a hit in a coding closes the stream with its own extensions, compressing nothing.
+
 Example:
     key = ResponseKey.of(document_sha256, variables, operation_name)
     produced = produce_from(result, body=orjson.dumps(payload), tags=loaders.tags)
@@ -30,6 +34,7 @@ from resolvers.viewer import Viewer
 from schema.cache_policy import NO_STORE, CachePolicy
 from schema.errors import is_database_unavailable
 from server.cache.protocol import Snapshot
+from server.http.open_streams import OpenStream, close_stream
 
 PUBLIC = "public"
 
@@ -77,7 +82,9 @@ def etag_of(body: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class CachedResponse:
-    """A stored response: its bytes, entity tag, policy and when it was stored."""
+    """A stored response: its bytes, entity tag, policy and when it was stored, and
+    its prefix coded in each content coding (`coded`, empty when compression is off
+    or the answer too small)."""
 
     body: bytes
     etag: str
@@ -85,11 +92,23 @@ class CachedResponse:
     private: bool
     stored_at: float
     meta: Mapping[str, Any] = field(default_factory=dict)
+    coded: tuple[OpenStream, ...] = ()
 
     def age(self, now: float) -> float:
         return max(0.0, now - self.stored_at)
 
+    def coded_body(self, coding: str, served: bytes) -> bytes | None:
+        """`served` (this entry's body with extensions appended) in `coding`, closed
+        from the stored stream; None without a stream of that coding."""
+        prefix = len(self.body) - 1
+        for stream in self.coded:
+            if stream.coding == coding and served.startswith(memoryview(self.body)[:prefix]):
+                return close_stream(stream, served[prefix:])
+        return None
+
     def encode(self) -> bytes:
+        """A header line (JSON), then the body, then each coded stream's bytes
+        (`b`: the body's length; `c`: per stream its coding, length, CRC and size)."""
         header = {
             "e": self.etag,
             "m": self.max_age,
@@ -97,13 +116,25 @@ class CachedResponse:
             "s": self.stored_at,
             "x": self.meta,
         }
-        return orjson.dumps(header) + b"\n" + self.body
+        if not self.coded:
+            return orjson.dumps(header) + b"\n" + self.body
+        header["b"] = len(self.body)
+        header["c"] = [[s.coding, len(s.data), s.crc, s.size] for s in self.coded]
+        streams = b"".join(stream.data for stream in self.coded)
+        return orjson.dumps(header) + b"\n" + self.body + streams
 
     @classmethod
     def decode(cls, raw: bytes) -> CachedResponse:
-        header, _, body = raw.partition(b"\n")
+        header, _, rest = raw.partition(b"\n")
         h = orjson.loads(header)
-        return cls(body, h["e"], h["m"], h["p"], h["s"], h["x"])
+        if "c" not in h:
+            return cls(rest, h["e"], h["m"], h["p"], h["s"], h["x"])
+        at = h["b"]
+        coded = []
+        for coding, length, crc, size in h["c"]:
+            coded.append(OpenStream(coding, rest[at : at + length], crc, size))
+            at += length
+        return cls(rest[: h["b"]], h["e"], h["m"], h["p"], h["s"], h["x"], tuple(coded))
 
 
 @dataclass(frozen=True, slots=True)

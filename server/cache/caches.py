@@ -3,7 +3,8 @@
 With REDIS_URL the store is Redis (shared by every worker and instance, so an
 invalidation in one reaches all); without it, an LRU in this process. The
 response cache subscribes to the change feed: every committed write drops what
-it changed, responses and entities alike, before its answer is sent.
+it changed, responses and entities alike, before its answer is sent. With
+compression on, answers are stored compressed in each coding as well.
 
 An in-process cache only sees the writes of its own process, so with sibling
 workers (WEB_CONCURRENCY > 1) and no Redis both caches are off: a write served
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from graphql import GraphQLSchema
 
@@ -29,6 +31,8 @@ from server.cache.entity_cache import StoreEntityCache
 from server.cache.response_cache import ResponseCache
 from server.cache.store_memory import InMemoryCacheStore
 from server.cache.store_redis import RedisCacheStore
+from server.http.codecs import configured_codecs
+from server.http.open_streams import open_streams
 from server.redis_guard import bounded_client
 from server.settings import WORKERS_VARIABLE, Settings
 
@@ -88,12 +92,16 @@ def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
             "result and entity caches in this process only: run more than one process "
             "(workers or instances) with REDIS_URL set, or CACHE_ENABLED=false"
         )
+    codecs = configured_codecs(settings)
     responses = ResponseCache(
         store,
         stale_while_revalidate=settings.cache_stale_while_revalidate,
         stale_if_error=settings.cache_stale_if_error,
         lock_wait=settings.cache_lock_wait_ms / 1000,
         lock_ttl=max(execution, settings.cache_lock_wait_ms / 1000),
+        precode=None
+        if codecs is None
+        else partial(open_streams, codecs, min_bytes=settings.compression_min_bytes),
     )
     entities = (
         StoreEntityCache(store, ttl=settings.cache_entity_ttl)

@@ -7,7 +7,9 @@ identical requests arrive together (in process, and across processes through a
 short lock in the store); the others wait for it, bounded by `lock_wait`, then
 run themselves. Past its max-age an entry is served stale
 for `stale_while_revalidate` seconds while one background refresh runs, and
-for `stale_if_error` seconds in place of a failure of the database.
+for `stale_if_error` seconds in place of a failure of the database. With
+`precode` (compression on), an entry is stored with its answer already compressed
+in every content coding, so a hit in any of them compresses nothing.
 
 Example:
     cache = ResponseCache(store, stale_while_revalidate=30, stale_if_error=300)
@@ -23,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from resolvers.changes import Changes
 from schema.cache_policy import NO_STORE, CachePolicy
@@ -38,10 +40,13 @@ from server.cache.cached_response import (
     etag_of,
 )
 from server.cache.protocol import CacheUnavailable, ResultCache, Snapshot
+from server.http.open_streams import OpenStream
 
 logger = logging.getLogger("storefront.cache")
 
 Produce = Callable[[], Awaitable[Produced]]
+# A stored body's prefix coded in each content coding (server/http/open_streams.py).
+Precode = Callable[[bytes], Sequence[OpenStream]]
 
 
 class ResponseCache:
@@ -56,8 +61,10 @@ class ResponseCache:
         lock_wait: float = 1.0,
         lock_ttl: float = 10.0,
         clock: Callable[[], float] = time.time,
+        precode: Precode | None = None,
     ) -> None:
         self.store = store
+        self.precode = precode
         self.stale_while_revalidate = stale_while_revalidate
         self.stale_if_error = stale_if_error
         self.lock_wait = lock_wait
@@ -230,6 +237,8 @@ class ResponseCache:
             policy.private,
             self.clock(),
             produced.meta,
+            # Compressed once here, so that no hit compresses it again.
+            tuple(self.precode(produced.body)) if self.precode is not None else (),
         )
         ttl = policy.max_age + max(self.stale_while_revalidate, self.stale_if_error)
         try:

@@ -2,7 +2,12 @@
 
 Layout (every key under `sf:v1:cache:`, every key with a TTL):
 
-    r:<key>     string, a response: header line (generations) + value; TTL of the entry
+    r:<key>     string, a response: header line (generations) + value; TTL of the entry.
+                The value is server/cache/cached_response.py `CachedResponse.encode`:
+                a JSON header line, the answer's bytes, then (compression on) its
+                prefix coded as an open zstd, br and gzip stream, back to back; the
+                header gives the answer's length (`b`) and each stream's coding,
+                length, CRC-32 and size (`c`). One GET reads all codings at once.
     e:<tag>     string, an entity (`e:Product:42`): header line (snapshot) + value
     t:<tag>     sorted set, the response keys carrying <tag>, scored by their expiry
                 (ms); TTL at least its longest member's; expired members trimmed on write

@@ -24,6 +24,8 @@ from typing import Protocol
 import brotli
 import zstandard
 
+from server.settings import Settings
+
 # The server's order of preference when the client weighs codings equally (operations.md).
 CODINGS = ("zstd", "br", "gzip")
 GZIP_WBITS = 31  # deflate in a gzip wrapper
@@ -117,3 +119,15 @@ class Codecs(Mapping[str, Codec]):
 
     def __len__(self) -> int:
         return len(self._codecs)
+
+
+def configured_codecs(settings: Settings) -> Codecs | None:
+    """The codecs at the configured levels (the middleware's and the result cache's);
+    None with COMPRESSION_ENABLED=false."""
+    if not settings.compression_enabled:
+        return None
+    return Codecs(
+        zstd_level=settings.compression_zstd_level,
+        brotli_level=settings.compression_br_level,
+        gzip_level=settings.compression_gzip_level,
+    )

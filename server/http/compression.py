@@ -16,8 +16,8 @@ What it does, per response:
 - Adds `Accept-Encoding` to `Vary` (one header, merged with `Vary: Accept` and the rest)
   on every answer of a type it could code, coded or not, and on every 304.
 - Leaves alone what arrives coded (`Content-Encoding` set: pre-compressed GraphiQL
-  assets, and later cached answers stored compressed, which then own their ETag and
-  Vary), `Cache-Control: no-transform`, ranges, 204/304 bodies, and `text/event-stream`.
+  assets, and cached answers stored compressed, which then own their ETag and Vary),
+  `Cache-Control: no-transform`, ranges, 204/304 bodies, and `text/event-stream`.
 - Streams: a response sent in several body messages is coded as it goes, each message
   flushed, so nothing is held back.
 - ETags: a coded answer's tag is `coded_etag(tag, coding)` (`"abc"` -> `"abc-br"`). A
@@ -25,9 +25,10 @@ What it does, per response:
   body's tags (`"abc-br"` -> `"abc"`), so its conditional logic (cache_headers.py) is
   unchanged; a 304 it answers gets the coded tag back. A tag of another coding stays
   as is, matches nothing, and the client gets the representation it now negotiates.
-  A producer that sends coded bytes itself (the GraphiQL assets; later the result
-  cache) negotiates with `negotiate(header, CODINGS)`, tags them with `coded_etag`,
-  and compares `If-None-Match` with the body's tag, as the app does.
+  A producer that sends coded bytes itself (the GraphiQL assets; the result cache's
+  answers, server/http/coded_answer.py) negotiates with `negotiate(header, CODINGS)`,
+  tags them with `coded_etag`, and compares `If-None-Match` with the body's tag, as
+  the app does.
 
 Default levels (README "Compression"; figures from `bench/compression.py` on the order
 dashboard of the medium seed, 27 KB of JSON): zstd 3, br 3, gzip 3. Every level already
@@ -48,7 +49,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.http.accept_encoding import Negotiated, coded_etag, negotiate, uncoded_etag
-from server.http.codecs import CODINGS, Codec, Codecs, Encoder
+from server.http.codecs import CODINGS, Codec, Encoder, configured_codecs
 from server.settings import Settings
 
 TEXTUAL = ("text/", "application/json", "application/javascript", "application/xml")
@@ -61,13 +62,9 @@ ZERO_COPY = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 def compression(settings: Settings) -> list[Middleware]:
     """The middleware as configured (none with COMPRESSION_ENABLED=false)."""
-    if not settings.compression_enabled:
+    codecs = configured_codecs(settings)
+    if codecs is None:
         return []
-    codecs = Codecs(
-        zstd_level=settings.compression_zstd_level,
-        brotli_level=settings.compression_br_level,
-        gzip_level=settings.compression_gzip_level,
-    )
     return [
         Middleware(CompressionMiddleware, codecs=codecs, min_bytes=settings.compression_min_bytes)
     ]

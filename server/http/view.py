@@ -10,7 +10,8 @@ server/http/batching.py) into pipeline requests, hands them to
 server/pipeline/run.py (checks, cost, rate limit, result cache, execution),
 and turns each result back into HTTP: status, media type, headers. A single
 operation's answer carries the cache's HTTP headers (Cache-Control, ETag, Age,
-X-Cache), and a matching `If-None-Match` gets 304.
+X-Cache), and a matching `If-None-Match` gets 304; a cached one goes out in its
+stored compressed form (server/http/coded_answer.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from server.auth.request_viewer import RequestViewer
 from server.http.batching import read_request
 from server.http.cache_headers import cache_headers, for_media_type, not_modified
 from server.http.client_id import client_ip
+from server.http.coded_answer import coded_answer
 from server.http.graphiql import graphiql_response
 from server.http.graphql_request import BadRequest, GraphQLRequest
 from server.http.negotiation import (
@@ -94,7 +96,9 @@ async def graphql_endpoint(request: Request) -> Response:
     )
     if isinstance(parsed, GraphQLRequest):
         result = await run(_operation(request, parsed, viewer, ip), services=services)
-        return _single_response(request, result, media_type)
+        # With compression off here, entries coded by another instance go uncoded.
+        min_bytes = settings.compression_min_bytes if settings.compression_enabled else None
+        return _single_response(request, result, media_type, min_bytes=min_bytes)
     if (keyed_batch := refuse_keyed_batch(has_key=IDEMPOTENCY_KEY_HEADER in headers)) is not None:
         return Response(keyed_batch.body, keyed_batch.status, media_type=media_type)
     if any(not isinstance(entry, BadRequest) for entry in parsed):
@@ -137,8 +141,11 @@ def _operation(
     )
 
 
-def _single_response(request: Request, result: Result, media_type: str) -> Response:
-    """One operation's answer, with its caching headers; 304 when the client has it."""
+def _single_response(
+    request: Request, result: Result, media_type: str, *, min_bytes: int | None
+) -> Response:
+    """One operation's answer, with its caching headers; 304 when the client has it.
+    A cached answer goes out in the negotiated coding from its stored streams."""
     if result.served is not None:
         cached = cache_headers(result.served, now=result.served_at)
     else:
@@ -150,4 +157,10 @@ def _single_response(request: Request, result: Result, media_type: str) -> Respo
     status = result.status
     if result.validation_failed and media_type != GRAPHQL_RESPONSE_JSON:
         status = 200  # application/json keeps 200 for well-formed requests that fail validation
-    return _response(result.content(), [result], status=status, media_type=media_type)
+    content = result.content()
+    coded = coded_answer(
+        result.served, content, request.headers.get("accept-encoding"), min_bytes=min_bytes
+    )
+    if coded is not None:
+        content = coded.apply(result.headers)
+    return _response(content, [result], status=status, media_type=media_type)
