@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from graphql import GraphQLSchema
 
 from schema.cache_policy import CachePolicies
-from server.cache.entity_cache import StoreEntityCache
+from server.cache.entity_cache import LookupCounter, StoreEntityCache
 from server.cache.response_cache import ResponseCache
 from server.cache.store_memory import InMemoryCacheStore
 from server.cache.store_redis import RedisCacheStore
@@ -51,7 +51,9 @@ class Caches:
         await self.store.close()
 
 
-def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
+def create_caches(
+    settings: Settings, schema: GraphQLSchema, *, entity_counter: LookupCounter | None = None
+) -> Caches | None:
     """The caches `settings` ask for; None when the result cache is off.
 
     Logs one line saying which caches this process runs, and why.
@@ -96,7 +98,7 @@ def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
         lock_ttl=max(execution, settings.cache_lock_wait_ms / 1000),
     )
     entities = (
-        StoreEntityCache(store, ttl=settings.cache_entity_ttl)
+        StoreEntityCache(store, ttl=settings.cache_entity_ttl, counter=entity_counter)
         if settings.cache_entity_ttl > 0
         else None
     )
