@@ -82,7 +82,7 @@ class Metrics:
         """Every family, registered on a new registry (read for the page when not in
         multiprocess mode; in it, the files of `multiprocess_dir` are)."""
         # No `_created` series: not in the contract, and multiprocess mode has none.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         registry = CollectorRegistry(auto_describe=True)
         operation = ("operation_type", "operation_name")
         metrics = cls(

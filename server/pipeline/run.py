@@ -123,12 +123,13 @@ async def run(request: OperationRequest | Prepared, *, services: Services) -> Re
 def _observe(
     request: OperationRequest | Prepared, result: Result, services: Services, started: float
 ) -> None:
-    """The pipeline's one observation point for the metrics (off: nothing)."""
-    if services.metrics is not None:
-        graphql_request = (request.request if isinstance(request, Prepared) else request).graphql
+    """The pipeline's one observation point for the metrics (off: nothing). A dry run
+    (priced, not run) is no operation."""
+    operation_request = request.request if isinstance(request, Prepared) else request
+    if services.metrics is not None and not operation_request.dry_run:
         seconds = time.perf_counter() - started
         observe_operation(
-            services.metrics, graphql_request, result.operation, result, seconds=seconds
+            services.metrics, operation_request.graphql, result.operation, result, seconds=seconds
         )
 
 

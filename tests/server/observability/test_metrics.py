@@ -3,11 +3,14 @@ the contract with its type and labels, and the figures a request of each kind mo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 from schema.global_id import to_global_id
+from server.observability.metric_observers import batch_observer
 from server.observability.metrics import CONTENT_TYPE, MAX_OPERATION_NAMES
 from tests.cache_support import cached_app
 from tests.conftest import Api, Database
@@ -90,9 +93,10 @@ async def test_a_query_counts_its_request_operation_statements_batches_and_cost(
     # Every statement of the request, each under the loader that sent it.
     assert moved("storefront_db_statements_total") == sent > 0
     assert moved("storefront_db_statement_duration_seconds_count") == sent
-    assert moved("storefront_db_statements_total", loader="products_page_by_category_id") == 1
-    assert moved("storefront_dataloader_batch_size_count", loader="products_page_by_category_id") == 1
-    assert moved("storefront_dataloader_batch_size_sum", loader="products_page_by_category_id") == 1
+    pages = "products_page_by_category_id"
+    assert moved("storefront_db_statements_total", loader=pages) == 1
+    assert moved("storefront_dataloader_batch_size_count", loader=pages) == 1
+    assert moved("storefront_dataloader_batch_size_sum", loader=pages) == 1
     assert moved("storefront_query_cost_count", kind="requested") == 1
     assert moved("storefront_query_cost_count", kind="actual") == 1
     assert moved("storefront_query_cost_sum", kind="requested") > 0
@@ -128,9 +132,11 @@ async def test_errors_are_counted_by_code_and_refusals_as_rejected(api: Api) -> 
 
     codes = {e["extensions"]["code"] for e in invalid.json()["errors"]}
     for code in codes:
-        assert after.value("storefront_graphql_errors_total", code=code) - before.value(
-            "storefront_graphql_errors_total", code=code
-        ) == 1
+        assert (
+            after.value("storefront_graphql_errors_total", code=code)
+            - before.value("storefront_graphql_errors_total", code=code)
+            == 1
+        )
     broken = {"operation_type": "query", "operation_name": "Broken", "outcome": "rejected"}
     assert after.value("storefront_graphql_operations_total", **broken) == 1
     # An id that does not decode: an execution error, with partial data.
@@ -218,3 +224,54 @@ async def test_metrics_off_is_404_and_counts_nothing(db: Database) -> None:
         assert api.services.batch_observer is None
 
     assert response.status_code == 404
+
+
+async def test_pool_states_split_the_open_connections(db: Database) -> None:
+    async with serve(db, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="2") as api:
+        engine = api.services.engine
+        size = engine.sync_engine.pool.size()  # type: ignore[attr-defined]
+        async with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                await connection.exec_driver_sql("SELECT 1")
+            held = await scrape(api)
+        released = await scrape(api)
+
+    def states(scraped: Scrape) -> dict[str, float]:
+        return {
+            state: scraped.value("storefront_db_pool_connections", state=state)
+            for state in ("idle", "in_use", "overflow")
+        }
+
+    # Two checked out: up to the pool size in use, the rest overflow.
+    assert states(held)["in_use"] == min(2, size)
+    assert states(held)["overflow"] == 2 - min(2, size)
+    assert states(released)["in_use"] == states(released)["overflow"] == 0
+    assert states(released)["idle"] >= min(2, size)
+
+
+class Recording:
+    def __init__(self, name: str, seen: list[str]) -> None:
+        self.name, self.seen = name, seen
+
+    @contextlib.contextmanager
+    def batch(self, loader: str, keys: int) -> Iterator[None]:
+        self.seen.append(f"{self.name} enters {loader}:{keys}")
+        yield
+        self.seen.append(f"{self.name} leaves")
+
+
+def test_a_fan_out_observer_tells_every_observer_in_order() -> None:
+    seen: list[str] = []
+    observer = batch_observer([Recording("metrics", seen), Recording("tracing", seen)])
+    assert observer is not None
+    with observer.batch("product_by_id", 3):
+        seen.append("batch")
+
+    assert seen == [
+        "metrics enters product_by_id:3",
+        "tracing enters product_by_id:3",
+        "batch",
+        "tracing leaves",
+        "metrics leaves",
+    ]
+    assert batch_observer([]) is None
