@@ -8,7 +8,7 @@ prometheus-client's multiprocess mode is on (`PROMETHEUS_MULTIPROC_DIR`, set by
 to files there, and whichever worker answers `/metrics` reads them all.
 
 Where each is counted: server/observability/metric_observers.py (the pipeline's
-one observation point, SQL statements, loader batches), server/http/metrics_endpoint
+one observation point, SQL statements, loader batches), server/http/metrics_endpoint.py
 (HTTP requests, the page itself), the entity cache (server/cache/entity_cache.py).
 
 Example:
