@@ -18,9 +18,11 @@ from server.http.compression import compression
 from server.http.error_boundary import ErrorBoundaryMiddleware
 from server.http.graphiql import graphiql_static_app
 from server.http.health import health
+from server.http.metrics_endpoint import HttpMetricsMiddleware, metrics_page
 from server.http.request_id import RequestIdMiddleware
 from server.http.view import DRY_RUN_HEADER, graphql_endpoint
 from server.observability.log_config import configure_from
+from server.observability.multiprocess import forget_process
 from server.observability.request_log import RequestLogMiddleware
 from server.services import open_services, services_of
 from server.settings import Settings
@@ -39,7 +41,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state.services = services  # read through services_of(request), nowhere else
-            yield
+            try:
+                yield
+            finally:
+                forget_process()
 
     return Starlette(
         routes=[
@@ -49,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *([Route("/graphql/schema.graphql", _schema_sdl)] if settings.introspection else []),
             *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics_page, methods=["GET"]),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
@@ -58,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 proxies=settings.trusted_proxies,
             ),
             *_cors(settings),
+            Middleware(HttpMetricsMiddleware, path="/graphql"),
             Middleware(ErrorBoundaryMiddleware),
             *compression(settings),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),

@@ -25,6 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from loaders import Dialect
+from loaders.observer import BatchObserver
 from schema import Executor, create_schema
 from schema.cost import CostAnalysis
 from schema.limits import DocumentLimits
@@ -32,6 +33,14 @@ from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
+from server.observability.metric_observers import (
+    EntityCacheCounter,
+    MetricsBatchObserver,
+    batch_observer,
+    count_statements_by_loader,
+    pool_reading,
+)
+from server.observability.metrics import Metrics, multiprocess_dir
 from server.persisted.manifest import load_manifest
 from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
@@ -70,6 +79,11 @@ class Services:
     change_feed: ChangeFeed
     redis: Redis | None
     """The rate limiter's and persisted queries' client; None without REDIS_URL."""
+    metrics: Metrics | None = None
+    """The Prometheus families (server/observability/metrics.py); None with METRICS_ENABLED off."""
+    batch_observer: BatchObserver | None = None
+    """Told of every loader batch: the metrics' and tracing's observers, fanned out
+    (server/observability/metric_observers.py `batch_observer`); None when none watches."""
 
 
 @contextlib.asynccontextmanager
@@ -92,7 +106,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             timeout=settings.execution_timeout_ms / 1000 or None,
         )
         change_feed = ChangeFeed()
-        caches = create_caches(settings, schema)
+        metrics = _metrics(settings, engine)
+        caches = create_caches(
+            settings,
+            schema,
+            entity_counter=None if metrics is None else EntityCacheCounter(metrics),
+        )
         if caches is not None:
             # Every committed write drops what it changed, before its answer is sent.
             change_feed.subscribe(caches.responses.invalidate)
@@ -121,6 +140,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             change_feed=change_feed,
             redis=redis,
+            metrics=metrics,
+            batch_observer=batch_observer(
+                [] if metrics is None else [MetricsBatchObserver(metrics)]
+            ),
         )
         yield services
     finally:
@@ -129,6 +152,17 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+
+
+def _metrics(settings: Settings, engine: AsyncEngine) -> Metrics | None:
+    """The metric families, counting `engine`'s statements and reading its pool; None
+    when METRICS_ENABLED is off (then nothing is counted at all)."""
+    if not settings.metrics_enabled:
+        return None
+    metrics = Metrics.create(multiprocess_dir=multiprocess_dir())
+    count_statements_by_loader(engine, metrics)
+    metrics.pool.reading = pool_reading(engine)
+    return metrics
 
 
 def services_of(holder: HTTPConnection | Starlette) -> Services:

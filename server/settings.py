@@ -171,6 +171,13 @@ class Settings:
         " SQL statement count",
         bound=NON_NEGATIVE,
     )
+    metrics_enabled: bool = setting(
+        "METRICS_ENABLED",
+        True,
+        FLAG,
+        'Prometheus metrics at `GET /metrics` (see "Metrics"); when off, nothing is counted'
+        " and `/metrics` is `404`",
+    )
     environment: str = setting(
         "ENVIRONMENT",
         "development",

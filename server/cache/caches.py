@@ -27,7 +27,7 @@ from functools import partial
 from graphql import GraphQLSchema
 
 from schema.cache_policy import CachePolicies
-from server.cache.entity_cache import StoreEntityCache
+from server.cache.entity_cache import LookupCounter, StoreEntityCache
 from server.cache.response_cache import ResponseCache
 from server.cache.store_memory import InMemoryCacheStore
 from server.cache.store_redis import RedisCacheStore
@@ -55,7 +55,9 @@ class Caches:
         await self.store.close()
 
 
-def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
+def create_caches(
+    settings: Settings, schema: GraphQLSchema, *, entity_counter: LookupCounter | None = None
+) -> Caches | None:
     """The caches `settings` ask for; None when the result cache is off.
 
     Logs one line saying which caches this process runs, and why.
@@ -104,7 +106,7 @@ def create_caches(settings: Settings, schema: GraphQLSchema) -> Caches | None:
         else partial(open_streams, codecs, min_bytes=settings.compression_min_bytes),
     )
     entities = (
-        StoreEntityCache(store, ttl=settings.cache_entity_ttl)
+        StoreEntityCache(store, ttl=settings.cache_entity_ttl, counter=entity_counter)
         if settings.cache_entity_ttl > 0
         else None
     )

@@ -78,6 +78,12 @@ def decode_record(record: type[R], raw: bytes) -> R | None:
     return record(*values)
 
 
+class LookupCounter(typing.Protocol):
+    """Told how many ids of each lookup were found in the cache and how many were not."""
+
+    def counted(self, *, hits: int, misses: int) -> None: ...
+
+
 class StoreEntityCache:
     """Entities of the by-id loaders in a ResultCache, for `ttl` seconds.
 
@@ -85,9 +91,12 @@ class StoreEntityCache:
     read the database, and nothing is written.
     """
 
-    def __init__(self, store: ResultCache, *, ttl: float) -> None:
+    def __init__(
+        self, store: ResultCache, *, ttl: float, counter: LookupCounter | None = None
+    ) -> None:
         self.store = store
         self.ttl = ttl
+        self.counter = counter
 
     async def load(
         self,
@@ -100,9 +109,13 @@ class StoreEntityCache:
         try:
             raws, snapshot = await self.store.get_entities(tags)
         except CacheUnavailable:
+            if self.counter is not None:
+                self.counter.counted(hits=0, misses=len(ids))
             return await fetch(ids)
         values = [None if raw is None else decode_record(record, raw) for raw in raws]
         misses = [id_ for id_, value in zip(ids, values, strict=True) if value is None]
+        if self.counter is not None:
+            self.counter.counted(hits=len(ids) - len(misses), misses=len(misses))
         if not misses:
             return values
         found = dict(zip(misses, await fetch(misses), strict=True))

@@ -87,14 +87,21 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
         click.echo(f'Customer headers: {{"Authorization": "Bearer {customer}"}}')
     else:
         _warn_if_database_unreachable()
-    import uvicorn
-
     from server.observability.log_config import configure_from
+    from server.observability.multiprocess import multiprocess_metrics
     from server.settings import announce_workers
 
     configure_from(settings)  # uvicorn's own lines too, in LOG_FORMAT (log_config=None)
 
     announce_workers(workers)  # the workers inherit it: several of them turn local caches off
+    # Before any worker imports prometheus-client: it picks its mode on import.
+    with multiprocess_metrics(workers=workers):
+        _run_uvicorn(settings, host=host, port=port, workers=workers)
+
+
+def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "server.app:create_app_from_env",
         factory=True,

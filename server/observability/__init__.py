@@ -1,1 +1,1 @@
-"""What an operator sees of the process: its log lines (later metrics and traces)."""
+"""What an operator sees of the process: its log lines and Prometheus metrics (later traces)."""

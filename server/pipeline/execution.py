@@ -15,17 +15,20 @@ import orjson
 from graphql import ExecutionResult
 
 from loaders import Loaders
+from loaders.observer import reset, run_as
 from loaders.records import UserRecord
 from loaders.tags import entity_tag
 from resolvers.idempotency import KeyedWrite
-from schema import Context
+from schema import Context, is_mutation
 from schema.executor import QueryTimeout
 from server.cache.cached_response import Produced, failed_for_infrastructure, produce_from
 from server.cache.caches import Caches
-from server.pipeline.answers import result_payload
+from server.pipeline.answers import error_codes, result_payload
 from server.pipeline.request import Prepared
 from server.ratelimit.charges import charged_cost
 from server.services import Services
+
+MUTATION = "mutation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,7 @@ async def execute(
         sessionmaker=services.sessionmaker,
         dialect=services.dialect,
         entity_cache=None if caches is None else caches.entities,
+        observer=services.batch_observer,
     )
     context = Context(
         viewer=prepared.viewer,
@@ -65,6 +69,9 @@ async def execute(
         idempotency=idempotency,
     )
     graphql_request = prepared.request.graphql
+    # A write's statements count as `mutation` in the metrics (loader batches it
+    # starts name their own); this runs in the operation's own task context.
+    attributed = run_as(MUTATION) if is_mutation(prepared.operation) else None
     try:
         result = await services.executor.execute(
             prepared.document,
@@ -74,6 +81,9 @@ async def execute(
         )
     except QueryTimeout as timeout:
         return Executed(timeout.result, prepared.price.requested, True, loaders.tags)
+    finally:
+        if attributed is not None:
+            reset(attributed)
     return Executed(
         result, charged_cost(prepared.price, result, prepared.operation), False, loaders.tags
     )
@@ -91,8 +101,11 @@ def producer(
         tags = set(executed.tags)
         if private and user is not None:
             tags.add(entity_tag(UserRecord, user.id))  # the viewer's row, read by authentication
-        body = orjson.dumps(result_payload(executed.result, request_id))
+        payload = result_payload(executed.result, request_id)
+        body = orjson.dumps(payload)
         meta: dict[str, Any] = {"actual": executed.actual}
+        if executed.result.errors:  # for the metrics' errors by code (never stored)
+            meta["error_codes"] = error_codes(payload)
         if executed.unavailable:
             meta["unavailable"] = True  # never stored: an answer with errors is not
         return produce_from(

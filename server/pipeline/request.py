@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # annotations only: server.persisted.queries imports GraphQLR
     from schema import Document
     from schema.cost import Price
     from server.cache.cached_response import Served
-    from server.observability.request_facts import RequestFacts
+    from server.observability.request_facts import Charge, RequestFacts
     from server.persisted.queries import ClientInfo
 
 
@@ -94,6 +94,10 @@ class Result:
     """Executed past an enabled result cache (a mutation): nothing may keep it."""
     validation_failed: bool = False
     """Well-formed but invalid: 400, except that `application/json` keeps 200."""
+    operation: OperationDefinitionNode | None = None
+    """The operation answered, when its document could be read (for the metrics)."""
+    bill: Charge | None = None
+    """The operation's charge, once it was charged (refused, or what it cost)."""
 
     def content(self) -> bytes:
         return self.body if self.body is not None else orjson.dumps(self.payload)

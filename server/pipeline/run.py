@@ -22,8 +22,9 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resolvers.errors import Unauthenticated
 from schema import RequestError, is_mutation
@@ -44,6 +45,7 @@ from server.cache.cached_response import (
 )
 from server.cache.caches import Caches
 from server.http.client_id import client_key
+from server.observability.metric_observers import observe_operation
 from server.persisted.queries import PersistedQueryError
 from server.pipeline.answers import answer_status, result_payload
 from server.pipeline.execution import execute, producer
@@ -52,6 +54,9 @@ from server.pipeline.request import OperationRequest, Prepared, Result
 from server.ratelimit.auth_failures import AuthThrottled
 from server.ratelimit.charges import actual_cost
 from server.services import Services
+
+if TYPE_CHECKING:
+    from graphql import OperationDefinitionNode
 
 
 def refusal(message: str, code: str, status: int, headers: dict[str, str] | None = None) -> Result:
@@ -69,6 +74,8 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
     """The request's document, checked and priced, and its viewer; or why it cannot run."""
     graphql_request = request.graphql
     executor = services.executor
+    operation: OperationDefinitionNode | None = None
+    refused: Result
     try:
         document = await services.persisted_queries.document(
             graphql_request, viewer=request.viewer, client=request.client
@@ -77,30 +84,53 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
         if request.facts is not None:
             request.facts.operation(operation, document.sha256)
         if not request.allow_mutations and is_mutation(operation):
-            return refusal(
+            refused = refusal(
                 "Mutations must be sent with POST.", BAD_USER_INPUT, 405, {"Allow": "POST"}
             )
+            refused.operation = operation
+            return refused
         executor.validate(document)
         variables = executor.check_variables(operation, graphql_request.variables)
         price = services.cost_analysis.price(document, operation, variables)
         viewer = await request.viewer()
     except PersistedQueryError as error:
-        return refusal(error.message, error.code, error.status, error.headers)
+        refused = refusal(error.message, error.code, error.status, error.headers)
     except RequestError as error:
-        return _request_error(error)
+        refused = _request_error(error)
     except (Unauthenticated, AuthThrottled) as error:
-        return unauthenticated(error)
-    return Prepared(request, document, operation, variables, viewer, price)
+        refused = unauthenticated(error)
+    else:
+        return Prepared(request, document, operation, variables, viewer, price)
+    refused.operation = operation
+    return refused
 
 
 async def run(request: OperationRequest | Prepared, *, services: Services) -> Result:
     """The answer to one operation (prepared first unless it already was)."""
+    started = time.perf_counter()
     prepared = (
         request if isinstance(request, Prepared) else await prepare(request, services=services)
     )
     if isinstance(prepared, Result):
-        return prepared
-    return await _charge_and_execute(prepared, services)
+        result = prepared
+    else:
+        result = await _charge_and_execute(prepared, services)
+        result.operation = prepared.operation
+    _observe(request, result, services, started)
+    return result
+
+
+def _observe(
+    request: OperationRequest | Prepared, result: Result, services: Services, started: float
+) -> None:
+    """The pipeline's one observation point for the metrics (off: nothing). A dry run
+    (priced, not run) is no operation."""
+    operation_request = request.request if isinstance(request, Prepared) else request
+    if services.metrics is not None and not operation_request.dry_run:
+        seconds = time.perf_counter() - started
+        observe_operation(
+            services.metrics, operation_request.graphql, result.operation, result, seconds=seconds
+        )
 
 
 async def run_batch(
@@ -108,16 +138,29 @@ async def run_batch(
 ) -> list[Result]:
     """A batch's answers (an entry already answered passes through): all checked and
     priced as a whole first, then run in order."""
-    prepared: list[Prepared | Result] = [
-        entry if isinstance(entry, Result) else await prepare(entry, services=services)
-        for entry in entries
-    ]
+    started = time.perf_counter()
+    prepared: list[Prepared | Result] = []
+    for entry in entries:
+        if isinstance(entry, Result):
+            prepared.append(entry)
+            continue
+        checked = await prepare(entry, services=services)
+        if isinstance(checked, Result):
+            _observe(entry, checked, services, started)  # refused before it could run
+        prepared.append(checked)
     # Cheap operations must not add up past the maximum a single one may cost.
     total = sum(p.price.requested for p in prepared if isinstance(p, Prepared))
     maximum = services.cost_analysis.max_cost
     if total > maximum:
-        refused = _request_error(QueryTooComplex(total, maximum))
-        return [refused if isinstance(p, Prepared) else p for p in prepared]
+        answers = []
+        for p in prepared:
+            if isinstance(p, Prepared):
+                refused = _request_error(QueryTooComplex(total, maximum))
+                refused.operation = p.operation
+                _observe(p, refused, services, started)
+                p = refused
+            answers.append(p)
+        return answers
     # In order, not concurrently: a batch may write and then read what it wrote.
     return [p if isinstance(p, Result) else await run(p, services=services) for p in prepared]
 
@@ -148,7 +191,7 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
             "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
             "extensions": {"cost": bill.cost()},
         }
-        return Result(payload, 429, bill.headers())
+        return Result(payload, 429, bill.headers(), bill=bill)
     # Only now, charged: an APQ registration costs what the query costs.
     await services.persisted_queries.register(request.graphql, prepared.document, registrant=client)
     caches = services.caches
@@ -168,6 +211,7 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
             body=body,
             served=served,
             served_at=caches.responses.clock(),
+            bill=bill,
         )
     keyed = await begin_keyed_write(
         request.idempotency_key,
@@ -180,7 +224,9 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
     if keyed is not None and not isinstance(keyed, Keyed):  # refused, or a stored answer
         bill.settle(price.requested)
         body = keyed.content({"cost": bill.cost()})
-        return Result({}, keyed.status, {**bill.headers(), **keyed.headers}, bill.refund, body=body)
+        return Result(
+            {}, keyed.status, {**bill.headers(), **keyed.headers}, bill.refund, body=body, bill=bill
+        )
     executed = await execute(
         prepared, services=services, idempotency=None if keyed is None else keyed.write
     )
@@ -195,6 +241,7 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
         {**bill.headers(), **keyed_headers, **extra},
         bill.refund if keyed is None else keyed.then(bill.refund),
         bypassed_cache=caches is not None,
+        bill=bill,
     )
 
 
