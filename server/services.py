@@ -25,13 +25,18 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from loaders import Dialect
+from loaders.observer import BatchObserver
 from schema import Executor, create_schema
 from schema.cost import CostAnalysis
 from schema.limits import DocumentLimits
 from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
+from server.cache.store_redis import RedisCacheStore
 from server.database import create_engine, create_sessionmaker
+from server.observability.batch_observers import combine
+from server.observability.trace_spans import LoaderSpans
+from server.observability.tracing import Tracing
 from server.persisted.manifest import load_manifest
 from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
@@ -70,11 +75,18 @@ class Services:
     change_feed: ChangeFeed
     redis: Redis | None
     """The rate limiter's and persisted queries' client; None without REDIS_URL."""
+    tracing: Tracing | None = None
+    """OpenTelemetry (server/observability/tracing.py); None when no exporter is set."""
+    batch_observer: BatchObserver | None = None
+    """Who watches loader batches (tracing, metrics): one fan-out, or None."""
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Every service `settings` ask for, closed (caches, Redis, engine) on exit."""
+async def open_services(
+    settings: Settings, *, tracing: Tracing | None = None
+) -> AsyncIterator[Services]:
+    """Every service `settings` ask for, closed (caches, Redis, engine) on exit; the
+    engine and Redis clients traced by `tracing` when given."""
     engine = server_engine(settings)
     caches: Caches | None = None
     redis: Redis | None = None
@@ -98,6 +110,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             change_feed.subscribe(caches.responses.invalidate)
         redis = create_redis(settings)
         throttle = _throttle(settings, redis)
+        if tracing is not None:
+            cache_store = None if caches is None else caches.store
+            cache_redis = cache_store.redis if isinstance(cache_store, RedisCacheStore) else None
+            tracing.instrument(engine=engine, redis=(redis, cache_redis))
         services = Services(
             settings=settings,
             engine=engine,
@@ -121,6 +137,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             ),
             change_feed=change_feed,
             redis=redis,
+            tracing=tracing,
+            batch_observer=combine(None if tracing is None else LoaderSpans(tracing.tracer)),
         )
         yield services
     finally:

@@ -57,6 +57,7 @@ async def execute(
         sessionmaker=services.sessionmaker,
         dialect=services.dialect,
         entity_cache=None if caches is None else caches.entities,
+        observer=services.batch_observer,
     )
     context = Context(
         viewer=prepared.viewer,

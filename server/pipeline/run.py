@@ -44,6 +44,7 @@ from server.cache.cached_response import (
 )
 from server.cache.caches import Caches
 from server.http.client_id import client_key
+from server.observability.trace_spans import TracedOperation, operation_span
 from server.persisted.queries import PersistedQueryError
 from server.pipeline.answers import answer_status, result_payload
 from server.pipeline.execution import execute, producer
@@ -94,13 +95,29 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
 
 
 async def run(request: OperationRequest | Prepared, *, services: Services) -> Result:
-    """The answer to one operation (prepared first unless it already was)."""
+    """The answer to one operation (prepared first unless it already was), in a span
+    of its own when tracing is on."""
+    if services.tracing is None:
+        return await _run(request, services, None)
+    facts = request.request.facts if isinstance(request, Prepared) else request.facts
+    with operation_span(services.tracing.tracer, facts=facts) as traced:
+        return await _run(request, services, traced)
+
+
+async def _run(
+    request: OperationRequest | Prepared, services: Services, traced: TracedOperation | None
+) -> Result:
     prepared = (
         request if isinstance(request, Prepared) else await prepare(request, services=services)
     )
     if isinstance(prepared, Result):
         return prepared
-    return await _charge_and_execute(prepared, services)
+    if traced is None:
+        return await _charge_and_execute(prepared, services)
+    traced.prepared(prepared)
+    result = await _charge_and_execute(prepared, services)
+    traced.answered(result)
+    return result
 
 
 async def run_batch(
