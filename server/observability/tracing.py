@@ -35,11 +35,16 @@ from opentelemetry.metrics import NoOpMeter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, TraceState, get_current_span
+from opentelemetry.util.http import get_excluded_urls
+from opentelemetry.util.types import Attributes
 from starlette.middleware import Middleware
 
 from server.setting_fields import SettingsError
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -53,6 +58,8 @@ class Tracing:
     """One process's tracer provider and what it instruments; `shutdown` flushes it."""
 
     def __init__(self, provider: TracerProvider) -> None:
+        # Before any tracer is made: tracers take the provider's sampler when made.
+        provider.sampler = WithinTraces(provider.sampler)
         self.provider = provider
         self.tracer = provider.get_tracer(TRACER_NAME)
 
@@ -63,6 +70,8 @@ class Tracing:
             Middleware(
                 OpenTelemetryMiddleware,
                 tracer_provider=self.provider,
+                # e.g. OTEL_PYTHON_EXCLUDED_URLS="health,livez,readyz": no trace per probe
+                excluded_urls=get_excluded_urls("ASGI"),
                 exclude_spans=["receive", "send"],
             )
         ]
@@ -81,6 +90,35 @@ class Tracing:
     async def shutdown(self) -> None:
         """Exports what is still queued, then stops (a blocking flush, off the loop)."""
         await asyncio.to_thread(self.provider.shutdown)
+
+
+class WithinTraces(Sampler):
+    """Drops a client span (a SQL statement, a Redis call) that would start a trace of
+    its own, e.g. a probe's statement when OTEL_PYTHON_EXCLUDED_URLS skips probes;
+    every other span is `sampler`'s (OTEL_TRACES_SAMPLER's) to decide."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self.sampler.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"WithinTraces{{{self.sampler.get_description()}}}"
 
 
 def tracing_from_env() -> Tracing | None:

@@ -288,3 +288,16 @@ async def test_tracing_on_instruments_the_services_clients(db: Database, redis_u
         engine = services.engine.sync_engine
         assert [t for t, *_ in EngineTracer._remove_event_listener_params if t() is engine]
         assert getattr(services.redis, "_is_instrumented_by_opentelemetry", False)
+
+
+async def test_excluded_urls_make_no_trace(
+    db: Database, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_EXCLUDED_URLS", "health")
+    await _shop(factory)
+    token = await _admin_token(db)
+    async with traced_app(db) as app:
+        assert (await app.client.get("/health")).status_code == 200
+        assert [s.name for s in app.spans()] == []
+        await _dashboard(app, token)
+        assert [s.name for s in app.spans() if s.kind is SpanKind.SERVER] == ["POST /graphql"]
