@@ -39,7 +39,6 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, TraceState, get_current_span
 from opentelemetry.util.http import get_excluded_urls
 from opentelemetry.util.types import Attributes
-from starlette.middleware import Middleware
 
 from server.setting_fields import SettingsError
 
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine
+    from starlette.middleware import Middleware
 
 EXPORTER_VARIABLE = "OTEL_TRACES_EXPORTER"
 EXPORTERS = ("otlp", "console", "none")
@@ -65,9 +65,13 @@ class Tracing:
 
     def middleware(self) -> list[Middleware]:
         """The outermost middleware: one server span per HTTP request."""
+        # Imported here: the pipeline imports this module (through server/services.py)
+        # and must load no transport.
+        from starlette.middleware import Middleware as StarletteMiddleware
+
         # The request and response body events would add two spans per request.
         return [
-            Middleware(
+            StarletteMiddleware(
                 OpenTelemetryMiddleware,
                 tracer_provider=self.provider,
                 # e.g. OTEL_PYTHON_EXCLUDED_URLS="health,livez,readyz": no trace per probe
