@@ -6,7 +6,8 @@ dashboard requests after a warm-up; the report gives each mode's median over
 the rounds. Modes: tracing off (no OTEL_TRACES_EXPORTER); on with every request
 sampled (OTEL_TRACES_SAMPLER=always_on) exporting with `console` (JSON into the
 server's log file) and with `otlp` over HTTP to bench/otlp_sink.py (decoded and
-dropped).
+dropped); and `otlp` with one trace in ten sampled (parentbased_traceidratio 0.1),
+what a busy production would run.
 
     .venv/bin/python -m bench.tracing_overhead --database-url URL [--rounds 5]
 """
@@ -66,7 +67,7 @@ def main() -> None:
     body = json.dumps({"query": DASHBOARD, "variables": {"n": args.n}})
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load}")
-    figures: dict[str, list[float]] = {"off": [], "console": [], "otlp": []}
+    figures: dict[str, list[float]] = {"off": [], "console": [], "otlp": [], "otlp 10%": []}
     with otlp_sink() as endpoint:
         modes = {
             "off": {},
@@ -75,6 +76,12 @@ def main() -> None:
                 "OTEL_TRACES_EXPORTER": "otlp",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
                 **SAMPLED,
+            },
+            "otlp 10%": {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                "OTEL_TRACES_SAMPLER_ARG": "0.1",
             },
         }
         for round_number in range(args.rounds):
