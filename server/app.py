@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from graphql import print_schema
+from opentelemetry import trace
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -24,27 +25,33 @@ from server.http.view import DRY_RUN_HEADER, graphql_endpoint
 from server.observability.log_config import configure_from
 from server.observability.multiprocess import forget_process
 from server.observability.request_log import RequestLogMiddleware
+from server.observability.tracing import Tracing, tracing_from_env
 from server.services import open_services, services_of
 from server.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> Starlette:
     """A Starlette app for `settings` (default: from the environment).
 
     Long-lived resources (engine, compiled schema, Redis...) are built in the
     lifespan as one `Services` (server/services.py), never at import time, and
-    closed on shutdown.
+    closed on shutdown. `tracing` (server/observability/tracing.py) adds the request
+    span middleware and traces the services; it is flushed on shutdown.
     """
     settings = settings or Settings.from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings) as services:
-            app.state.services = services  # read through services_of(request), nowhere else
-            try:
-                yield
-            finally:
-                forget_process()
+        try:
+            async with open_services(settings, tracing=tracing) as services:
+                app.state.services = services  # read through services_of(request), nowhere else
+                try:
+                    yield
+                finally:
+                    forget_process()
+        finally:
+            if tracing is not None:
+                await tracing.shutdown()
 
     return Starlette(
         routes=[
@@ -57,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_page, methods=["GET"]),
         ],
         middleware=[
+            # Outermost: every line the request logs runs inside its span.
+            *([] if tracing is None else tracing.middleware()),
             Middleware(RequestIdMiddleware),
             Middleware(
                 RequestLogMiddleware,
@@ -125,4 +134,7 @@ def create_app_from_env() -> Starlette:
     """Entry point for `uvicorn --factory` (and `storefront serve`)."""
     settings = Settings.from_env()
     configure_from(settings)
-    return create_app(settings)
+    tracing = tracing_from_env()  # once per process: each worker calls this factory
+    if tracing is not None:
+        trace.set_tracer_provider(tracing.provider)  # for any library tracing on its own
+    return create_app(settings, tracing=tracing)

@@ -32,15 +32,18 @@ from schema.limits import DocumentLimits
 from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
+from server.cache.store_redis import RedisCacheStore
 from server.database import create_engine, create_sessionmaker
+from server.observability.batch_observers import combine
 from server.observability.metric_observers import (
     EntityCacheCounter,
     MetricsBatchObserver,
-    batch_observer,
     count_statements_by_loader,
     pool_reading,
 )
 from server.observability.metrics import Metrics, multiprocess_dir
+from server.observability.trace_spans import LoaderSpans
+from server.observability.tracing import Tracing
 from server.persisted.manifest import load_manifest
 from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
@@ -81,14 +84,19 @@ class Services:
     """The rate limiter's and persisted queries' client; None without REDIS_URL."""
     metrics: Metrics | None = None
     """The Prometheus families (server/observability/metrics.py); None with METRICS_ENABLED off."""
+    tracing: Tracing | None = None
+    """OpenTelemetry (server/observability/tracing.py); None when no exporter is set."""
     batch_observer: BatchObserver | None = None
-    """Told of every loader batch: the metrics' and tracing's observers, fanned out
-    (server/observability/metric_observers.py `batch_observer`); None when none watches."""
+    """Who watches loader batches (metrics, tracing): one fan-out
+    (server/observability/batch_observers.py), or None when none watches."""
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Every service `settings` ask for, closed (caches, Redis, engine) on exit."""
+async def open_services(
+    settings: Settings, *, tracing: Tracing | None = None
+) -> AsyncIterator[Services]:
+    """Every service `settings` ask for, closed (caches, Redis, engine) on exit; the
+    engine and Redis clients traced by `tracing` when given."""
     engine = server_engine(settings)
     caches: Caches | None = None
     redis: Redis | None = None
@@ -117,6 +125,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             change_feed.subscribe(caches.responses.invalidate)
         redis = create_redis(settings)
         throttle = _throttle(settings, redis)
+        if tracing is not None:
+            cache_store = None if caches is None else caches.store
+            cache_redis = cache_store.redis if isinstance(cache_store, RedisCacheStore) else None
+            tracing.instrument(engine=engine, redis=(redis, cache_redis))
         services = Services(
             settings=settings,
             engine=engine,
@@ -141,8 +153,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             change_feed=change_feed,
             redis=redis,
             metrics=metrics,
-            batch_observer=batch_observer(
-                [] if metrics is None else [MetricsBatchObserver(metrics)]
+            tracing=tracing,
+            batch_observer=combine(
+                None if metrics is None else MetricsBatchObserver(metrics),
+                None if tracing is None else LoaderSpans(tracing.tracer),
             ),
         )
         yield services

@@ -75,6 +75,7 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
     settings = load_settings()
     host = host or settings.host
     port = settings.port if port is None else port
+    _check_tracing()
     check_port_free(host, port)
     if demo:
         tokens = run(_prepare_demo)
@@ -119,6 +120,15 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         # would then kill and respawn it, over and over.
         timeout_worker_healthcheck=60,
     )
+
+
+def _check_tracing() -> None:
+    """An unknown OTEL_TRACES_EXPORTER stops here in one line, not in every worker."""
+    import os
+
+    from server.observability.tracing import exporter_names
+
+    exporter_names(os.environ)
 
 
 def _warn_if_database_unreachable() -> None:

@@ -5,15 +5,17 @@
 context variable, so a line logged anywhere below the middleware (a resolver's
 error, a cache warning, a traceback) carries both ids without being passed them.
 
-The trace id comes from the W3C `traceparent` header for now (`trace_id_of`);
-once OpenTelemetry is set up, `current_trace_id` asks the current span instead,
-and nothing else changes.
+The trace id is the current span's when tracing is on (a request whose
+`traceparent` did not parse then has the id of the trace it started); with
+tracing off, it is the one of the request's W3C `traceparent` (`trace_id_of`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+
+from opentelemetry import trace
 
 from server.observability.request_facts import current_facts
 
@@ -40,7 +42,11 @@ def trace_id_of(traceparent: str | None) -> str:
 
 
 def current_trace_id() -> str:
-    """The trace id of the running request ("" outside one, or when it came without)."""
+    """The trace id of the running span, else of the running request's `traceparent`
+    ("" outside a request, or when it came without)."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        return format(span_context.trace_id, "032x")
     facts = current_facts()
     return "" if facts is None else facts.trace_id
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from loaders.observer import BatchObserver, current_loader
+from loaders.observer import current_loader
 from server.observability.metrics import Metrics
 from server.persisted.queries import PERSISTED_QUERY_NOT_FOUND
 from server.pipeline.answers import error_codes
@@ -73,32 +73,6 @@ class EntityCacheCounter:
             self.hits.inc(hits)
         if misses:
             self.misses.inc(misses)
-
-
-class FanOutObserver:
-    """Several batch observers (metrics, tracing) as one, entered in order."""
-
-    def __init__(self, observers: Sequence[BatchObserver]) -> None:
-        self.observers = tuple(observers)
-
-    @contextlib.contextmanager
-    def _all(self, loader: str, keys: int) -> Iterator[None]:
-        with ExitStack() as stack:
-            for observer in self.observers:
-                stack.enter_context(observer.batch(loader, keys))
-            yield
-
-    def batch(self, loader: str, keys: int) -> AbstractContextManager[None]:
-        if len(self.observers) == 1:
-            return self.observers[0].batch(loader, keys)
-        return self._all(loader, keys)
-
-
-def batch_observer(observers: Sequence[BatchObserver]) -> BatchObserver | None:
-    """One observer for `observers`: None for none, itself for one, else a fan-out."""
-    if not observers:
-        return None
-    return observers[0] if len(observers) == 1 else FanOutObserver(observers)
 
 
 def count_statements_by_loader(engine: AsyncEngine, metrics: Metrics) -> None:

@@ -46,6 +46,7 @@ from server.cache.cached_response import (
 from server.cache.caches import Caches
 from server.http.client_id import client_key
 from server.observability.metric_observers import observe_operation
+from server.observability.trace_spans import TracedOperation, operation_span
 from server.persisted.queries import PersistedQueryError
 from server.pipeline.answers import answer_status, result_payload
 from server.pipeline.execution import execute, producer
@@ -106,17 +107,33 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
 
 
 async def run(request: OperationRequest | Prepared, *, services: Services) -> Result:
-    """The answer to one operation (prepared first unless it already was)."""
+    """The answer to one operation (prepared first unless it already was), in a span
+    of its own when tracing is on."""
     started = time.perf_counter()
+    if services.tracing is None:
+        result = await _run(request, services, None)
+    else:
+        facts = request.request.facts if isinstance(request, Prepared) else request.facts
+        with operation_span(services.tracing.tracer, facts=facts) as traced:
+            result = await _run(request, services, traced)
+    _observe(request, result, services, started)
+    return result
+
+
+async def _run(
+    request: OperationRequest | Prepared, services: Services, traced: TracedOperation | None
+) -> Result:
     prepared = (
         request if isinstance(request, Prepared) else await prepare(request, services=services)
     )
     if isinstance(prepared, Result):
-        result = prepared
-    else:
-        result = await _charge_and_execute(prepared, services)
-        result.operation = prepared.operation
-    _observe(request, result, services, started)
+        return prepared
+    if traced is not None:
+        traced.prepared(prepared)
+    result = await _charge_and_execute(prepared, services)
+    result.operation = prepared.operation
+    if traced is not None:
+        traced.answered(result)
     return result
 
 
