@@ -17,29 +17,39 @@ from server.http.body_limit import BodyLimitMiddleware
 from server.http.compression import compression
 from server.http.error_boundary import ErrorBoundaryMiddleware
 from server.http.graphiql import graphiql_static_app
-from server.http.health import health
+from server.http.probes import ProbesMiddleware
 from server.http.request_id import RequestIdMiddleware
 from server.http.view import DRY_RUN_HEADER, graphql_endpoint
 from server.observability.log_config import configure_from
 from server.observability.request_log import RequestLogMiddleware
+from server.readiness import Readiness
 from server.services import open_services, services_of
 from server.settings import Settings
+from server.shutdown import Shutdown
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, handle_signals: bool = False) -> Starlette:
     """A Starlette app for `settings` (default: from the environment).
 
     Long-lived resources (engine, compiled schema, Redis...) are built in the
     lifespan as one `Services` (server/services.py), never at import time, and
-    closed on shutdown.
+    closed on shutdown. With `handle_signals` (the served app), SIGTERM begins a
+    graceful shutdown while the app is served (server/shutdown.py).
     """
     settings = settings or Settings.from_env()
+    shutdown = Shutdown()
+    readiness = Readiness(timeout=settings.readiness_timeout_ms / 1000)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as services:
             app.state.services = services  # read through services_of(request), nowhere else
-            yield
+            with (
+                shutdown.handling_signals(grace=settings.shutdown_grace_seconds)
+                if handle_signals
+                else contextlib.nullcontext()
+            ):
+                yield
 
     return Starlette(
         routes=[
@@ -48,9 +58,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # The SDL is introspection in another form: off with INTROSPECTION.
             *([Route("/graphql/schema.graphql", _schema_sdl)] if settings.introspection else []),
             *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
-            Route("/health", health, methods=["GET"]),
         ],
         middleware=[
+            # First: probes are answered before anything logs, counts or limits them.
+            Middleware(ProbesMiddleware, readiness=readiness, shutdown=shutdown),
             Middleware(RequestIdMiddleware),
             Middleware(
                 RequestLogMiddleware,
@@ -118,4 +129,4 @@ def create_app_from_env() -> Starlette:
     """Entry point for `uvicorn --factory` (and `storefront serve`)."""
     settings = Settings.from_env()
     configure_from(settings)
-    return create_app(settings)
+    return create_app(settings, handle_signals=True)

@@ -208,7 +208,7 @@ def test_serve_without_its_database_starts_and_reports_not_ready(closed_port_url
         _, stderr = process.communicate(timeout=30)
     warning = stderr.splitlines()[0]
     assert warning.startswith("Warning: cannot connect to PostgreSQL at 127.0.0.1:")
-    assert "/health answers 503" in warning
+    assert "/readyz (and /health) answers 503" in warning
 
 
 def test_a_sqlite_file_that_cannot_be_opened_is_named() -> None:
