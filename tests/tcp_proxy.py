@@ -3,6 +3,8 @@
 It runs its own event loop in a thread, so it keeps forwarding while the test
 blocks. `cut()` closes every open connection and stops listening (new
 connections are refused, as by a stopped database); `restore()` listens again.
+Setting `delay` makes every answer of the target wait that many seconds before
+it is forwarded, as a slow database would.
 
 Example:
     with TcpProxy("127.0.0.1", 5432) as proxy:
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +35,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self.delay = 0.0
 
     def __enter__(self) -> TcpProxy:
         self._thread.start()
@@ -82,16 +85,25 @@ class TcpProxy:
             return
         self._writers.update((writer, upstream_writer))
         await asyncio.gather(
-            _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
+            _pipe(reader, upstream_writer),
+            _pipe(upstream_reader, writer, delay=lambda: self.delay),
+            return_exceptions=True,
         )
         for end in (writer, upstream_writer):
             self._writers.discard(end)
             end.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    delay: Callable[[], float] = lambda: 0.0,
+) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65536):
+            if (seconds := delay()) > 0:
+                await asyncio.sleep(seconds)
             writer.write(data)
             await writer.drain()
     writer.transport.abort()
