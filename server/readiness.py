@@ -42,6 +42,7 @@ class Readiness:
         self._heads: frozenset[str] | None = None
         self._known: frozenset[str] = frozenset()
         self._failing: dict[str, str] | None = None  # the last failing state logged
+        self._asking: asyncio.Task[frozenset[str]] | None = None
 
     async def checks(self, *, engine: AsyncEngine, redis: Redis | None) -> dict[str, str]:
         """Each check named with its state, e.g. {"database": "up", "migrations": "behind"}."""
@@ -60,26 +61,35 @@ class Readiness:
 
     async def _database(self, engine: AsyncEngine, reasons: dict[str, str]) -> tuple[str, str]:
         """("up", migration state), or ("down", "unknown") when no answer came in time."""
+        # One question at a time, awaited but never cancelled by a probe: on a late
+        # answer SQLAlchemy drops the connection, which itself waits (up to 2 s) for
+        # the database, so the question ends in the background while the probe answers.
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.create_task(self._applied_revisions(engine))
+            self._asking.add_done_callback(_retrieve)
         try:
             async with asyncio.timeout(self._timeout):
-                connection = await engine.connect()
-                try:
-                    # No transaction: one round trip, and nothing to roll back on return.
-                    await connection.execution_options(isolation_level="AUTOCOMMIT")
-                    try:
-                        result = await connection.execute(APPLIED_REVISIONS)
-                        applied = frozenset(str(row) for row in result.scalars())
-                    except Exception as error:  # answered, but has no revision table
-                        if not _answered(error):
-                            raise
-                        applied = frozenset()
-                finally:
-                    await connection.close()
+                applied = await asyncio.shield(self._asking)
         except Exception as error:
             reasons["database"] = _reason(error)
             logger.debug("readiness: database check failed", exc_info=True)  # LOG_LEVEL=debug
             return "down", "unknown"
         return "up", await self._migrations(applied)
+
+    async def _applied_revisions(self, engine: AsyncEngine) -> frozenset[str]:
+        async with asyncio.timeout(self._timeout):
+            connection = await engine.connect()
+            try:
+                # No transaction: one round trip, and nothing to roll back on return.
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                result = await connection.execute(APPLIED_REVISIONS)
+                return frozenset(str(row) for row in result.scalars())
+            except Exception as error:  # answered, but has no revision table
+                if not _answered(error):
+                    raise
+                return frozenset()
+            finally:
+                await connection.close()
 
     async def _migrations(self, applied: frozenset[str]) -> str:
         """`head`, `behind` (older or never migrated), or `unknown` (a revision this
@@ -115,6 +125,12 @@ class Readiness:
         else:
             logger.info("ready again: %s", ", ".join(f"{k} {v}" for k, v in checks.items()))
         self._failing = failing or None
+
+
+def _retrieve(task: asyncio.Task[frozenset[str]]) -> None:
+    """Marks a question's failure seen: the probe that asked may have stopped waiting."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _answered(error: Exception) -> bool:
