@@ -44,6 +44,13 @@ def test_a_ready_server_answers_each_probe_unlogged(db: Database) -> None:
         live, ready, health = (_get(server, path) for path in ("/livez", "/readyz", "/health"))
         head = httpx.head(f"{server.url}/readyz", timeout=15)
         graphql = httpx.post(server.graphql, json={"query": "{ __typename }"}, timeout=15)
+        # The request line is written once the answer has gone: wait for it.
+        deadline = time.monotonic() + 10
+        while "path=/graphql" not in (output := server.output()):
+            assert time.monotonic() < deadline, output
+            time.sleep(0.1)
+        for path in ("/livez", "/readyz", "/health"):  # probes after it: no line either
+            _get(server, path)
         output = server.output()
 
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
