@@ -3,7 +3,7 @@
 Owns request parsing (GET and POST bodies, batches), content negotiation, the
 body limit, request ids, client ids, caching headers and conditional requests,
 the `Idempotency-Key` header, response compression, GraphiQL and its vendored
-(pre-compressed) assets, the error boundary and the health probe. It turns HTTP
-into a pipeline request and a pipeline result back into HTTP; it does not
-execute GraphQL itself.
+(pre-compressed) assets, the error boundary and the probes (`/livez`, `/readyz`,
+`/health`). It turns HTTP into a pipeline request and a pipeline result back
+into HTTP; it does not execute GraphQL itself.
 """
