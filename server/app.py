@@ -18,10 +18,12 @@ from server.http.body_limit import BodyLimitMiddleware
 from server.http.compression import compression
 from server.http.error_boundary import ErrorBoundaryMiddleware
 from server.http.graphiql import graphiql_static_app
-from server.http.health import health
 from server.http.metrics_endpoint import HttpMetricsMiddleware, metrics_page
+from server.http.probes import ProbesMiddleware
 from server.http.request_id import RequestIdMiddleware
 from server.http.view import DRY_RUN_HEADER, graphql_endpoint
+from server.lifecycle.readiness import Readiness
+from server.lifecycle.shutdown import Shutdown
 from server.observability.log_config import configure_from
 from server.observability.multiprocess import forget_process
 from server.observability.request_log import RequestLogMiddleware
@@ -30,15 +32,24 @@ from server.services import open_services, services_of
 from server.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    tracing: Tracing | None = None,
+    handle_signals: bool = False,
+) -> Starlette:
     """A Starlette app for `settings` (default: from the environment).
 
     Long-lived resources (engine, compiled schema, Redis...) are built in the
     lifespan as one `Services` (server/services.py), never at import time, and
     closed on shutdown. `tracing` (server/observability/tracing.py) adds the request
-    span middleware and traces the services; it is flushed on shutdown.
+    span middleware and traces the services; it is flushed on shutdown. With
+    `handle_signals` (the served app), SIGTERM begins a graceful shutdown while the
+    app is served (server/lifecycle/shutdown.py).
     """
     settings = settings or Settings.from_env()
+    shutdown = Shutdown()
+    readiness = Readiness(timeout=settings.readiness_timeout_ms / 1000)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -46,7 +57,12 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             async with open_services(settings, tracing=tracing) as services:
                 app.state.services = services  # read through services_of(request), nowhere else
                 try:
-                    yield
+                    with (
+                        shutdown.handling_signals(grace=settings.shutdown_grace_seconds)
+                        if handle_signals
+                        else contextlib.nullcontext()
+                    ):
+                        yield
                 finally:
                     forget_process()
         finally:
@@ -60,11 +76,12 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             # The SDL is introspection in another form: off with INTROSPECTION.
             *([Route("/graphql/schema.graphql", _schema_sdl)] if settings.introspection else []),
             *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
-            Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics_page, methods=["GET"]),
         ],
         middleware=[
-            # Outermost: every line the request logs runs inside its span.
+            # First: probes are answered before anything traces, logs, counts or limits them.
+            Middleware(ProbesMiddleware, readiness=readiness, shutdown=shutdown),
+            # Then tracing: every line the request logs runs inside its span.
             *([] if tracing is None else tracing.middleware()),
             Middleware(RequestIdMiddleware),
             Middleware(
@@ -137,4 +154,4 @@ def create_app_from_env() -> Starlette:
     tracing = tracing_from_env()  # once per process: each worker calls this factory
     if tracing is not None:
         trace.set_tracer_provider(tracing.provider)  # for any library tracing on its own
-    return create_app(settings, tracing=tracing)
+    return create_app(settings, tracing=tracing, handle_signals=True)

@@ -184,6 +184,29 @@ class Settings:
         text("a name (lower-cased)", str.lower),
         "`production` for production deployments",
     )
+    # Probes and shutdown (README: "Probes", "Shutdown").
+    readiness_timeout_ms: int = setting(
+        "READINESS_TIMEOUT_MS",
+        1000,
+        WHOLE,
+        "longest wait of `/readyz` for the database and for Redis before it calls them down",
+        bound=POSITIVE,
+    )
+    shutdown_grace_seconds: int = setting(
+        "SHUTDOWN_GRACE_SECONDS",
+        5,
+        WHOLE,
+        "after SIGTERM, `/readyz` answers `503` and new connections are still served this"
+        " long, so load balancers notice before the server stops accepting",
+        bound=NON_NEGATIVE,
+    )
+    shutdown_timeout_seconds: int = setting(
+        "SHUTDOWN_TIMEOUT_SECONDS",
+        30,
+        WHOLE,
+        "then, how long requests in flight may take to finish before they are cancelled",
+        bound=NON_NEGATIVE,
+    )
     # Redis.
     redis_url: str | None = setting(
         "REDIS_URL",

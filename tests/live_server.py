@@ -95,24 +95,36 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(
-    env: dict[str, str], *, args: Sequence[str] = (), timeout: float = 60
+    env: dict[str, str],
+    *,
+    args: Sequence[str] = (),
+    timeout: float = 60,
+    ready_path: str = "/readyz",
 ) -> Iterator[LiveServer]:
-    """`storefront serve` on a free loopback port with `env` added to ours; ready on entry.
+    """`storefront serve` on a free loopback port with `env` added to ours; on entry,
+    `ready_path` answers 200 (`/livez` for a server that is up but not ready).
 
-    `args` go to `serve` after the host and port, e.g. ("--workers", "2").
+    `args` go to `serve` after the host and port, e.g. ("--workers", "2"). SIGTERM
+    stops it at once (SHUTDOWN_GRACE_SECONDS=0) unless `env` says otherwise.
     """
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process = subprocess.Popen(
         [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port), *args],
-        env={**os.environ, "LOG_LEVEL": "warning", "CACHE_ENABLED": "false", **env},
+        env={
+            **os.environ,
+            "LOG_LEVEL": "warning",
+            "CACHE_ENABLED": "false",
+            "SHUTDOWN_GRACE_SECONDS": "0",
+            **env,
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
     )
     server = LiveServer(f"http://{HOST}:{port}", process, log)
     try:
-        _wait_until_ready(server, timeout)
+        _wait_until_ready(server, timeout, ready_path)
         yield server
     finally:
         process.terminate()
@@ -124,13 +136,13 @@ def live_server(
         log.close()
 
 
-def _wait_until_ready(server: LiveServer, timeout: float) -> None:
+def _wait_until_ready(server: LiveServer, timeout: float, path: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             pytest.fail(f"the server exited early:\n{server.output()}")
         try:
-            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{server.url}{path}", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

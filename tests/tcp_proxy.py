@@ -3,6 +3,10 @@
 It runs its own event loop in a thread, so it keeps forwarding while the test
 blocks. `cut()` closes every open connection and stops listening (new
 connections are refused, as by a stopped database); `restore()` listens again.
+`slow_down(seconds)` makes every answer of the target, on the connections open
+at that moment, wait that many seconds before it is forwarded, as a slow
+database would (a connection opened later is not slowed: its handshake alone
+would take many delays).
 
 Example:
     with TcpProxy("127.0.0.1", 5432) as proxy:
@@ -18,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +38,8 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._delay = 0.0
+        self._slowed_at = 0.0
 
     def __enter__(self) -> TcpProxy:
         self._thread.start()
@@ -58,6 +65,10 @@ class TcpProxy:
         """Accepts and forwards connections again."""
         self._run(self._listen())
 
+    def slow_down(self, seconds: float) -> None:
+        """Delays the answers on the connections open now by `seconds` each."""
+        self._delay, self._slowed_at = seconds, time.monotonic()
+
     def _run(self, work: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=10)
 
@@ -74,6 +85,9 @@ class TcpProxy:
             writer.transport.abort()
         self._writers.clear()
 
+    def _delay_of(self, opened: float) -> float:
+        return self._delay if opened < self._slowed_at else 0.0
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
@@ -81,17 +95,27 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, upstream_writer))
+        opened = time.monotonic()
         await asyncio.gather(
-            _pipe(reader, upstream_writer), _pipe(upstream_reader, writer), return_exceptions=True
+            _pipe(reader, upstream_writer),
+            _pipe(upstream_reader, writer, delay=lambda: self._delay_of(opened)),
+            return_exceptions=True,
         )
         for end in (writer, upstream_writer):
             self._writers.discard(end)
             end.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    delay: Callable[[], float] = lambda: 0.0,
+) -> None:
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(65536):
+            if (seconds := delay()) > 0:
+                await asyncio.sleep(seconds)
             writer.write(data)
             await writer.drain()
     writer.transport.abort()

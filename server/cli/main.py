@@ -11,6 +11,9 @@ down, bad setting, busy port) is one line on stderr and exit status 1
 from __future__ import annotations
 
 import os
+import signal
+import sys
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -68,7 +71,12 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
 
     The port is checked first: nothing is migrated, seeded or minted when it is
     taken. An unreachable database does not stop the server: it starts, says so,
-    and GET /health answers 503 until the database answers.
+    and GET /readyz (and /health) answer 503 until the database answers; --demo
+    needs it (it migrates, seeds and mints tokens), so it fails in one line instead.
+
+    SIGTERM drains (server/lifecycle/shutdown.py): /readyz 503 at once, new connections
+    served for SHUTDOWN_GRACE_SECONDS, requests in flight finished within
+    SHUTDOWN_TIMEOUT_SECONDS, then exit status 0.
     """
     from server.cli.runtime import check_port_free, load_settings, run
 
@@ -103,6 +111,9 @@ def serve(host: str | None, port: int | None, workers: int, demo: bool) -> None:
 def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    # uvicorn re-raises the SIGTERM it drained for once it is done: a drained stop
+    # is a clean one, so it ends with status 0 rather than death by the signal.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "server.app:create_app_from_env",
         factory=True,
@@ -119,6 +130,7 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         # which on a loaded 2-core host can take longer than the default 5 s: uvicorn
         # would then kill and respawn it, over and over.
         timeout_worker_healthcheck=60,
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
 
 
@@ -129,6 +141,10 @@ def _check_tracing() -> None:
     from server.observability.tracing import exporter_names
 
     exporter_names(os.environ)
+
+
+def _exit_cleanly(_signal: int, _frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 def _warn_if_database_unreachable() -> None:
@@ -150,7 +166,8 @@ def _warn_if_database_unreachable() -> None:
     except Exception as error:
         reason = one_line(error) or f"{type(error).__name__}: {error}"
         click.echo(
-            f"Warning: {reason}. Serving anyway: /health answers 503 until the database answers.",
+            f"Warning: {reason}. Serving anyway: /readyz (and /health) answers 503"
+            " until the database answers.",
             err=True,
         )
 

@@ -3,8 +3,8 @@
 Owns request parsing (GET and POST bodies, batches), content negotiation, the
 body limit, request ids, client ids, caching headers and conditional requests,
 the `Idempotency-Key` header, response compression, GraphiQL and its vendored
-(pre-compressed) assets, the error boundary, the health probe, and `/metrics`
-with the count of `/graphql` requests (server/http/metrics_endpoint.py). It turns HTTP
-into a pipeline request and a pipeline result back into HTTP; it does not
-execute GraphQL itself.
+(pre-compressed) assets, the error boundary, the probes (`/livez`, `/readyz`,
+`/health`), and `/metrics` with the count of `/graphql` requests
+(server/http/metrics_endpoint.py). It turns HTTP into a pipeline request and a
+pipeline result back into HTTP; it does not execute GraphQL itself.
 """

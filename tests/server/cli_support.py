@@ -29,7 +29,8 @@ async def acli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[s
 def cli_env(env: dict[str, str]) -> dict[str, str]:
     # Nothing of the caller's storefront settings leaks in (a REDIS_URL, a LOG_LEVEL).
     base = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "SYSTEMROOT"}}
-    return {**base, "LOG_LEVEL": "warning", **env}
+    # No drain on SIGTERM unless a test asks: stopping a server would wait for it.
+    return {**base, "LOG_LEVEL": "warning", "SHUTDOWN_GRACE_SECONDS": "0", **env}
 
 
 def free_port() -> int:

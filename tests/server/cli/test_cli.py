@@ -38,6 +38,7 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "LOG_LEVEL": "warning",
+        "SHUTDOWN_GRACE_SECONDS": "0",
     }
 
 

@@ -53,6 +53,9 @@ def _postgres_url(**parts: str) -> str:
         ("PERSISTED_QUERIES", "some", ("PERSISTED_QUERIES", "apq, trusted, audit, off")),
         ("TRUSTED_PROXIES", "10.0.0.300", ("TRUSTED_PROXIES", "IP addresses or networks")),
         ("COMPRESSION_MIN_BYTES", "-1", ("COMPRESSION_MIN_BYTES", "0 or more", "-1")),
+        ("SHUTDOWN_GRACE_SECONDS", "-1", ("SHUTDOWN_GRACE_SECONDS", "0 or more", "-1")),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "-3", ("SHUTDOWN_TIMEOUT_SECONDS", "0 or more", "-3")),
+        ("READINESS_TIMEOUT_MS", "0", ("READINESS_TIMEOUT_MS", "greater than 0", "0")),
     ],
 )
 def test_a_bad_setting_names_the_variable_and_what_it_accepts(
@@ -78,6 +81,9 @@ def test_a_closed_port_says_where_and_asks_whether_postgresql_runs(closed_port_u
         ["token", "create", "--email", "a@example.com"],
         ["token", "list", "--email", "a@example.com"],
         ["user", "set-role", "--email", "a@example.com", "admin"],
+        # --demo migrates, seeds and mints tokens: without its database it cannot serve its
+        # promise, so unlike a plain `serve` it stops in one line.
+        ["serve", "--demo", "--port", str(free_port())],
     ):
         result = cli(*command, env={"DATABASE_URL": closed_port_url})
         assert_one_line_error(result, f"127.0.0.1:{port}", "is PostgreSQL running?")
@@ -208,7 +214,7 @@ def test_serve_without_its_database_starts_and_reports_not_ready(closed_port_url
         _, stderr = process.communicate(timeout=30)
     warning = stderr.splitlines()[0]
     assert warning.startswith("Warning: cannot connect to PostgreSQL at 127.0.0.1:")
-    assert "/health answers 503" in warning
+    assert "/readyz (and /health) answers 503" in warning
 
 
 def test_a_sqlite_file_that_cannot_be_opened_is_named() -> None:

@@ -196,7 +196,7 @@ async def test_each_coded_answer_has_its_own_etag_and_304s_hold_per_coding(
 
 def test_a_real_server_sends_each_coding(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"}
-    with live_server(env) as server:
+    with live_server(env, ready_path="/livez") as server:  # never migrated: never ready
         answers = {
             coding: httpx.get(
                 f"{server.url}/graphql/schema.graphql", headers={"Accept-Encoding": coding}

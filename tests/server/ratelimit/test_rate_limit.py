@@ -320,7 +320,7 @@ def _servers(count: int, env: dict[str, str]) -> Iterator[list[str]]:
     processes = [
         subprocess.Popen(
             [str(Path(sys.executable).parent / "storefront"), "serve", "--port", str(port)],
-            env={**os.environ, "LOG_LEVEL": "warning", **env},
+            env={**os.environ, "LOG_LEVEL": "warning", "SHUTDOWN_GRACE_SECONDS": "0", **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
