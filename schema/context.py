@@ -22,3 +22,10 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+
+def fresh_context(context: Context) -> Context:
+    """A context for running the same operation again, as if alone: the same viewer,
+    new loaders (nothing cached, nothing observed), no Idempotency-Key."""
+    loaders = Loaders(sessionmaker=context.loaders.sessionmaker, dialect=context.loaders.dialect)
+    return Context(viewer=context.viewer, loaders=loaders, changes=context.changes)

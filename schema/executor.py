@@ -1,5 +1,10 @@
 """Runs GraphQL documents: parse and validate once per document, then execute.
 
+Queries run on the compiled executor (schema/compiled) unless `execution` says
+otherwise; what it does not compile, and every mutation, runs on graphql-core.
+`execution="compare"` runs compiled queries on both and reports any difference
+(schema/compiled/compare.py): the test suite runs that way.
+
 We drive graphql-core directly instead of `strawberry.Schema.execute` because
 the transport needs each phase apart: the HTTP status depends on where a
 request failed (parse / validate / variables vs execution), and persisted
@@ -11,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 from graphql import (
     ExecutionResult,
@@ -22,8 +27,10 @@ from graphql import (
     OperationType,
     execute,
     parse,
+    print_ast,
     validate,
 )
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from graphql.execution.values import get_variable_values
 from graphql.pyutils import is_awaitable
 from graphql.validation import (
@@ -34,6 +41,7 @@ from graphql.validation import (
 )
 
 from schema.analysis import MAX_CACHED_DOCUMENTS, Document, DocumentCache, Refusal, RequestError
+from schema.compiled import CompiledQueries, compare
 from schema.errors import (
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
@@ -47,7 +55,11 @@ from schema.input_values import (
 )
 from schema.limits import DocumentLimits, check_limits, parser_limit_violation
 
+Execution = Literal["compiled", "graphql-core", "compare"]
+EXECUTIONS: tuple[Execution, ...] = ("compiled", "graphql-core", "compare")
+
 __all__ = [
+    "EXECUTIONS",
     "MAX_CACHED_DOCUMENTS",
     "Document",
     "Executor",
@@ -81,6 +93,10 @@ class Executor:
     `limits` bound every document before it runs; without `introspection`, schema
     introspection is refused and errors suggest no field names ("Did you mean ...");
     an execution running longer than `timeout` seconds is cancelled (QueryTimeout).
+
+    `execution` picks the executor of queries: "compiled" (graphql-core for what it
+    does not compile), "graphql-core", or "compare" (both; `fresh_context` gives the
+    reference run a context of its own).
     """
 
     def __init__(
@@ -91,8 +107,17 @@ class Executor:
         limits: DocumentLimits | None = None,
         introspection: bool = True,
         timeout: float | None = None,
+        execution: Execution = "compiled",
+        fresh_context: Callable[[Any], Any] | None = None,
     ) -> None:
+        if execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {', '.join(EXECUTIONS)}")
+        if execution == "compare" and fresh_context is None:
+            raise ValueError("execution='compare' needs fresh_context")
         self.schema = schema
+        self.execution = execution
+        self.fresh_context = fresh_context
+        self.compiled = CompiledQueries(schema, hide_suggestions=not introspection)
         # Every analysis of a document (validation, limits, cost and cache-policy
         # plans) lives in its entry here: one cache, one eviction.
         # Validation depends on this executor's schema, rules and limits: the cache is its own.
@@ -193,6 +218,53 @@ class Executor:
             raise QueryTimeout(self.timeout) from None
 
     async def _execute(
+        self,
+        document: Document,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        context: Any,
+    ) -> ExecutionResult:
+        if self.execution == "graphql-core":
+            return await self._reference(document, operation_name, variables, context)
+        core = IncrementalExecutor.build(
+            self.schema,
+            document.ast,
+            None,
+            context,
+            dict(variables or {}),
+            operation_name,
+            hide_suggestions=self.hide_suggestions,
+        )
+        if isinstance(core, list):
+            return ExecutionResult(None, errors=core)
+        result = await self.compiled.execute(document, core.operation, core)
+        if result is None:
+            return await self._reference(document, operation_name, variables, context)
+        if self.execution == "compare":
+            await self._compare(document, operation_name, variables, context, result)
+        return result
+
+    async def _compare(
+        self,
+        document: Document,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        context: Any,
+        result: ExecutionResult,
+    ) -> None:
+        assert self.fresh_context is not None
+        token = compare.shadowing.set(True)
+        try:
+            reference = await self._reference(
+                document, operation_name, variables, self.fresh_context(context)
+            )
+        finally:
+            compare.shadowing.reset(token)
+        if not compare.same(result, reference):
+            query = print_ast(document.ast)
+            compare.record(query, dict(variables or {}), result, reference)
+
+    async def _reference(
         self,
         document: Document,
         operation_name: str | None,

@@ -1,11 +1,14 @@
-"""Lean resolvers: graphql-core calls the hottest relation fields directly.
+"""Lean resolvers: graphql-core (and the compiled executor) call the hottest fields directly.
 
 Strawberry runs every resolver through argument conversion, an `Info` wrapper
 and its field-extension chain, about 8 µs a call; the order dashboard resolves
 hundreds of relation fields per response. A field marked `@lean` (no GraphQL
-arguments; uses only its parent and `info.context`) is declared with Strawberry
-as usual, and `install_lean_resolvers` then points the compiled field at the
-function itself. Strawberry has no switch for this, hence these few lines.
+arguments; uses only its parent and, if it takes one, `info.context`) is declared
+with Strawberry as usual, and `install_lean_resolvers` then points the compiled
+field at the function itself. Strawberry has no switch for this, hence these few lines.
+
+The compiled executor (schema/compiled) recognises lean resolvers with
+`is_lean_resolver` and calls them for a whole level with one shared info.
 
 Example:
     @strawberry.field
@@ -15,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,16 +33,31 @@ _LEAN = "__storefront_lean__"
 
 
 def lean(resolver: F) -> F:
-    """Marks a `(self, root, info)` resolver to be called without Strawberry's wrapper."""
+    """Marks a `(self, root, info)` or `(self, root)` resolver to be called without
+    Strawberry's wrapper."""
     setattr(resolver, _LEAN, True)
     return resolver
 
 
+def is_lean_resolver(resolve: Callable[..., Any]) -> bool:
+    """True for a field resolver `install_lean_resolvers` put in place."""
+    return getattr(resolve, _LEAN, False) is True
+
+
 def _direct(function: Callable[..., Any]) -> Callable[..., Any]:
     # graphql-core's info has the same `.context` the resolvers read.
+    if len(inspect.signature(function).parameters) == 2:
+
+        def resolve_root(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+            return function(source, source)
+
+        setattr(resolve_root, _LEAN, True)
+        return resolve_root
+
     def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
         return function(source, source, info)
 
+    setattr(resolve, _LEAN, True)
     return resolve
 
 

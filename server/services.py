@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
 from sqlalchemy import event
@@ -27,7 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from loaders import Dialect
 from loaders.observer import BatchObserver
 from schema import Executor, create_schema
+from schema.context import fresh_context
 from schema.cost import CostAnalysis
+from schema.executor import Execution
 from schema.limits import DocumentLimits
 from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
@@ -112,6 +114,8 @@ async def open_services(
             ),
             introspection=settings.introspection,
             timeout=settings.execution_timeout_ms / 1000 or None,
+            execution=cast("Execution", settings.graphql_execution),
+            fresh_context=fresh_context,
         )
         change_feed = ChangeFeed()
         metrics = _metrics(settings, engine)

@@ -35,6 +35,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
+GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")  # schema.executor.EXECUTIONS
 # How many processes serve this app on this host. uvicorn and gunicorn read it as
 # their default worker count; `storefront serve --workers N` sets it for its workers.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
@@ -271,6 +272,14 @@ class Settings:
         10_000,
         WHOLE,
         "longest execution of one operation (`0`: none)",
+    )
+    graphql_execution: str = setting(
+        "GRAPHQL_EXECUTION",
+        "compiled",
+        choice(GRAPHQL_EXECUTIONS),
+        "how queries execute: `compiled` (plans compiled once per document; graphql-core "
+        "for mutations, introspection and what is not compiled), `graphql-core`, or "
+        "`compare` (both, differences logged: for tests and canaries, twice the work)",
     )
     introspection: bool = setting(
         "INTROSPECTION",

@@ -20,6 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models import Base
+from schema.compiled.compare import mismatches, shadowing
 from server.database import create_engine, create_sessionmaker
 from server.settings import Settings, normalize_database_url
 
@@ -54,7 +55,10 @@ class Database:
     def settings(self) -> Settings:
         # Factories write behind the API's back (nothing is announced), so the
         # suite runs uncached; the result-cache tests turn it on themselves.
-        return Settings.from_env({"DATABASE_URL": self.url, "CACHE_ENABLED": "false"})
+        # Every query runs on both executors, compared (`no_execution_mismatch`).
+        return Settings.from_env(
+            {"DATABASE_URL": self.url, "CACHE_ENABLED": "false", "GRAPHQL_EXECUTION": "compare"}
+        )
 
     async def truncate(self) -> None:
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -78,7 +82,8 @@ async def _open(backend: str, url: str) -> Database:
     db = Database(backend, url, engine, create_sessionmaker(engine))
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        db.statements.append(statement)
+        if not shadowing.get():  # the compared reference run's SQL is not the request's
+            db.statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     return db
@@ -100,6 +105,21 @@ async def database(
     db = await _open(backend, url)
     yield db
     await db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def no_execution_mismatch() -> Any:
+    """Fails a test whose queries the compiled executor answered differently from
+    graphql-core (apps of `db.settings` compare every query they compile)."""
+    mismatches.clear()
+    yield
+    found = list(mismatches)
+    mismatches.clear()
+    assert not found, "compiled execution differs from graphql-core:\n" + "\n".join(
+        f"query: {m.query}\nvariables: {m.variables}\ncompiled:  {m.compiled}\n"
+        f"reference: {m.reference}"
+        for m in found
+    )
 
 
 @pytest_asyncio.fixture
@@ -125,11 +145,12 @@ class Api:
         self.app = app
         self.db = db
         self.statements: list[str] = []
-        event.listen(
-            self.services.engine.sync_engine,
-            "before_cursor_execute",
-            lambda _c, _cur, statement, *_a: self.statements.append(statement),
-        )
+
+        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if not shadowing.get():
+                self.statements.append(statement)
+
+        event.listen(self.services.engine.sync_engine, "before_cursor_execute", record)
 
     @property
     def services(self) -> Services:

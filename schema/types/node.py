@@ -10,6 +10,7 @@ from graphql import GraphQLAbstractType, GraphQLResolveInfo
 from resolvers.paging import Connection as PageConnection
 from schema.entities import TYPE_OF_RECORD
 from schema.global_id import to_global_id
+from schema.lean import lean
 
 NodeT = TypeVar("NodeT")
 
@@ -17,6 +18,7 @@ NodeT = TypeVar("NodeT")
 @strawberry.interface
 class Node:
     @strawberry.field
+    @lean
     def id(self, root: strawberry.Parent[Any]) -> strawberry.ID:
         """The global ID; shared by every Node type through this interface."""
         return strawberry.ID(to_global_id(TYPE_OF_RECORD[type(root)], root.id))
@@ -56,16 +58,19 @@ class Connection(Generic[NodeT]):
     """A forward-paginated list; the root value is a resolvers.paging.Connection."""
 
     @strawberry.field
+    @lean
     def edges(self, root: strawberry.Parent[PageConnection[Any]]) -> list[Edge[NodeT]]:
         page = root.page
         return [Edge(cursor=page.cursor(item), node=item) for item in page.items]
 
     @strawberry.field
+    @lean
     def nodes(self, root: strawberry.Parent[PageConnection[Any]]) -> list[NodeT]:
         items: list[NodeT] = root.page.items
         return items
 
     @strawberry.field
+    @lean
     def page_info(self, root: strawberry.Parent[PageConnection[Any]]) -> PageInfo:
         page = root.page
         items = page.items
@@ -77,5 +82,6 @@ class Connection(Generic[NodeT]):
         )
 
     @strawberry.field
+    @lean
     async def total_count(self, root: strawberry.Parent[PageConnection[Any]]) -> int:
         return await root.count()

@@ -48,6 +48,7 @@ class OrderItem:
     )
 
     @strawberry.field
+    @lean
     def id(self, root: strawberry.Parent[OrderItemRecord]) -> strawberry.ID:
         return strawberry.ID(to_global_id(OrderItemRecord.type_name, root.id))
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schema.compiled.compare import shadowing
 from server.observability.request_facts import current_facts
 
 
@@ -14,7 +15,7 @@ def _count(*_args: Any) -> None:
     # SQLAlchemy runs the event in a greenlet that shares the awaiting task's context,
     # so the facts found here are those of the request (or loader batch) that sent it.
     facts = current_facts()
-    if facts is not None:
+    if facts is not None and not shadowing.get():  # not a compared reference run's
         facts.sql_statements += 1
 
 

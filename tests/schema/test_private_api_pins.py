@@ -53,8 +53,8 @@ def _lean_fields_by_definition(schema: strawberry.Schema) -> set[tuple[str, str]
     found = set()
     for name in schema._schema.type_map:
         definition = schema.get_type_by_name(name)
-        if not isinstance(definition, StrawberryObjectDefinition):
-            continue
+        if not isinstance(definition, StrawberryObjectDefinition) or definition.is_interface:
+            continue  # an interface's fields resolve on the types implementing it
         for field in definition.fields:
             resolver = field.base_resolver
             if resolver is not None and getattr(resolver.wrapped_func, _LEAN, False):

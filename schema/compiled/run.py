@@ -1,0 +1,468 @@
+"""Runs a compiled query plan breadth-first: one pass per level of the response.
+
+Each level runs every selected field over all the objects at that level at once:
+leaf fields are attribute reads, relation fields call their (lean) resolvers for
+every parent in a row, so all the keys a level asks its loaders for are queued
+before anything is awaited, and everything the level has to wait for is awaited
+together (one `gather`). The response is built as plain dicts and lists in field
+order, ready for orjson. No Path, no info, no task per field: a position object
+exists only for the objects and lists in the response (errors and null propagation
+need them), and a graphql-core info only for resolvers that read more than their
+context.
+
+Null propagation and errors follow graphql-core 3.3 exactly: a null (or an error)
+in a non-null position nulls the nearest nullable enclosing position, and an error
+landing inside a position already nulled is dropped (graphql-core's
+`CollectedErrors`). Error messages, `path` and `locations` are graphql-core's own
+(the same `located_error`, the same wording).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from graphql import ExecutionResult, GraphQLError, GraphQLObjectType, located_error
+from graphql.execution.executor import Executor as CoreExecutor
+from graphql.pyutils import Path, inspect, is_iterable
+
+from schema.compiled.plan import (
+    ABSTRACT,
+    ATTRIBUTE,
+    LEAF,
+    LEAN,
+    LIST,
+    OBJECT,
+    TYPENAME,
+    Completion,
+    FieldPlan,
+    Planner,
+    SelectionPlan,
+    abstract_runtime_error,
+    arguments,
+)
+
+
+class Position:
+    """Where an object or list sits in the response: its container and key, whether
+    it may be null, and the position enclosing it."""
+
+    __slots__ = ("_path", "container", "key", "nullable", "parent", "typename")
+
+    def __init__(
+        self,
+        parent: Position | None,
+        key: str | int | None,
+        container: Any,
+        nullable: bool,
+        typename: str | None = None,
+    ) -> None:
+        self.parent = parent
+        self.key = key
+        self.container = container
+        self.nullable = nullable
+        self.typename = typename  # the parent object's type for a field key, else None
+        self._path: Path | None = None
+
+    def as_list(self) -> list[str | int]:
+        keys: list[str | int] = []
+        position: Position | None = self
+        while position is not None and position.key is not None:
+            keys.append(position.key)
+            position = position.parent
+        keys.reverse()
+        return keys
+
+    def path(self) -> Path | None:
+        """graphql-core's Path of this position (for the resolvers that read info.path)."""
+        if self.key is None:
+            return None
+        if self._path is None:
+            assert self.parent is not None
+            self._path = Path(self.parent.path(), self.key, self.typename)
+        return self._path
+
+
+# (parent position, source value, output dict) of one object at a level.
+Item = tuple[Position, Any, dict[str, Any]]
+
+
+class Run:
+    """The state of one execution: the response under construction, its errors."""
+
+    def __init__(self, core: CoreExecutor, planner: Planner, root: SelectionPlan) -> None:
+        self.core = core
+        self.planner = planner
+        self.schema = core.schema
+        self.errors: list[GraphQLError] = []
+        self.nulled: set[Position | None] = set()
+        self.holder: dict[str, Any] = {"data": {}}
+        self.root_position = Position(None, None, self.holder, True)
+        self.next: dict[int, tuple[SelectionPlan, list[Item]]] = {}
+        self.waiting: list[Awaitable[Any]] = []
+        self.then: list[tuple[FieldPlan, Completion, Any, str | int, Position]] = []
+        self.infos: dict[int, Any] = {}
+        self.next[id(root)] = (root, [(self.root_position, core.root_value, self.holder["data"])])
+
+    async def run(self) -> ExecutionResult:
+        while self.next:
+            level = list(self.next.values())
+            self.next = {}
+            for selection, items in level:
+                if self.nulled:
+                    items = [item for item in items if self._alive(item[0])]
+                for plan in selection.fields:
+                    self._field(plan, items)
+            while self.waiting:
+                waiting, then = self.waiting, self.then
+                self.waiting, self.then = [], []
+                results = await asyncio.gather(*waiting, return_exceptions=True)
+                for (plan, completion, container, key, parent), value in zip(
+                    then, results, strict=True
+                ):
+                    if isinstance(value, BaseException) and not isinstance(value, Exception):
+                        raise value
+                    self._complete(plan, completion, value, container, key, parent)
+        data = None if None in self.nulled else self.holder["data"]
+        return ExecutionResult(data, self.errors or None)
+
+    # -- fields -------------------------------------------------------------------
+
+    def _field(self, plan: FieldPlan, items: list[Item]) -> None:
+        key = plan.key
+        kind = plan.kind
+        completion = plan.completion
+        if kind is TYPENAME:
+            name = plan.parent_type.name
+            for _position, _source, out in items:
+                out[key] = name
+            return
+        if kind is ATTRIBUTE:
+            attribute = plan.attribute
+            assert attribute is not None
+            if completion.kind is LEAF:
+                self._leaves(plan, items, attribute)
+                return
+            for position, source, out in items:
+                try:
+                    value = getattr(source, attribute)
+                except Exception as error:
+                    out[key] = None
+                    self._error(error, plan, completion, out, key, position)
+                    continue
+                self._complete(plan, completion, value, out, key, position)
+            return
+        try:
+            args = arguments(plan, self.planner.variable_values, self.planner.hide_suggestions)
+        except GraphQLError as error:
+            for position, _source, out in items:
+                out[key] = None
+                self._error(error, plan, completion, out, key, position)
+            return
+        resolve = plan.resolve or self.core.field_resolver
+        if kind is LEAN:
+            info = self._info(plan, items[0][0]) if items else None
+            for position, source, out in items:
+                try:
+                    value = resolve(source, info, **args)
+                except Exception as error:
+                    out[key] = None
+                    self._error(error, plan, completion, out, key, position)
+                    continue
+                self._complete(plan, completion, value, out, key, position)
+            return
+        for position, source, out in items:
+            try:
+                value = resolve(source, self._info(plan, position), **args)
+            except Exception as error:
+                out[key] = None
+                self._error(error, plan, completion, out, key, position)
+                continue
+            self._complete(plan, completion, value, out, key, position)
+
+    def _leaves(self, plan: FieldPlan, items: list[Item], attribute: str) -> None:
+        """A plain leaf field over a level: read, coerce, store."""
+        key = plan.key
+        completion = plan.completion
+        coerce = completion.coerce
+        assert coerce is not None
+        nullable = completion.nullable
+        for position, source, out in items:
+            try:
+                value = getattr(source, attribute)
+                if value is None:
+                    out[key] = None
+                    if not nullable:
+                        self._null(plan, completion, out, key, position)
+                    continue
+                if hasattr(value, "__await__"):
+                    out[key] = None
+                    self._wait(value, plan, completion, out, key, position)
+                    continue
+                coerced = coerce(value)
+                if coerced is None:
+                    raise TypeError(_not_coerced(completion, value, coerced))
+                out[key] = coerced
+            except Exception as error:
+                out[key] = None
+                self._error(error, plan, completion, out, key, position)
+
+    def _info(self, plan: FieldPlan, position: Position) -> Any:
+        """The info graphql-core gives `plan`'s resolver on the object at `position`."""
+        path = Path(position.path(), plan.key, plan.parent_type.name)
+        return self.core.build_resolve_info(plan.definition, plan.nodes, plan.parent_type, path)
+
+    def _field_info(self, plan: FieldPlan, parent: Position, key: str | int | None = None) -> Any:
+        """The field's info for `is_type_of` and `resolve_type` while completing its
+        values: built once per field plan and run (its path is that of the first
+        value completed; resolvers that read `info.path` get their own, exact info)."""
+        found = self.infos.get(id(plan))
+        if found is None:
+            found = self.infos[id(plan)] = self._exact_field_info(plan, parent, key)
+        return found
+
+    def _exact_field_info(self, plan: FieldPlan, parent: Position, key: str | int | None) -> Any:
+        if isinstance(key, str):
+            return self._info(plan, parent)
+        position: Position | None = parent
+        while position is not None and not isinstance(position.key, str):
+            position = position.parent
+        assert position is not None
+        assert position.parent is not None
+        return self._info(plan, position.parent)
+
+    # -- completion ---------------------------------------------------------------
+
+    def _wait(
+        self,
+        value: Awaitable[Any],
+        plan: FieldPlan,
+        completion: Completion,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        self.waiting.append(value)
+        self.then.append((plan, completion, container, key, parent))
+
+    def _complete(
+        self,
+        plan: FieldPlan,
+        completion: Completion,
+        value: Any,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        """Completes `value` into `container[key]` (already holding a placeholder)."""
+        try:
+            if isinstance(value, Exception):
+                raise value
+            if value is None:
+                container[key] = None
+                if not completion.nullable:
+                    self._null(plan, completion, container, key, parent)
+                return
+            if hasattr(value, "__await__"):
+                container[key] = None
+                self._wait(value, plan, completion, container, key, parent)
+                return
+            kind = completion.kind
+            if kind is LEAF:
+                coerce = completion.coerce
+                assert coerce is not None
+                coerced = coerce(value)
+                if coerced is None:
+                    raise TypeError(_not_coerced(completion, value, coerced))
+                container[key] = coerced
+            elif kind is OBJECT:
+                self._object(plan, completion, completion.type, value, container, key, parent)
+            elif kind is LIST:
+                self._list(plan, completion, value, container, key, parent)
+            else:
+                assert kind is ABSTRACT
+                self._abstract(plan, completion, value, container, key, parent)
+        except Exception as error:
+            container[key] = None
+            self._error(error, plan, completion, container, key, parent)
+
+    def _list(
+        self,
+        plan: FieldPlan,
+        completion: Completion,
+        value: Any,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        if not is_iterable(value):
+            raise GraphQLError(
+                "Expected Iterable, but did not find one for field"
+                f" '{plan.parent_type}.{plan.name}'."
+            )
+        inner = completion.inner
+        assert inner is not None
+        out: list[Any] = []
+        container[key] = out
+        position = Position(parent, key, container, completion.nullable, _typename(plan, key))
+        if inner.kind is OBJECT and inner.selection is not None:
+            # The common case (a list of objects of one type), without a call per item.
+            selection = inner.selection
+            is_type_of = inner.type.is_type_of
+            item_nullable = inner.nullable
+            items = self._items(selection)
+            info = self._field_info(plan, position) if is_type_of is not None else None
+            for index, item in enumerate(value):
+                if item is None or hasattr(item, "__await__") or isinstance(item, Exception):
+                    out.append(None)
+                    self._complete(plan, inner, item, out, index, position)
+                    continue
+                if is_type_of is not None and not is_type_of(item, info):
+                    out.append(None)
+                    self._complete(plan, inner, item, out, index, position)
+                    continue
+                child: dict[str, Any] = {}
+                out.append(child)
+                items.append((Position(position, index, out, item_nullable), item, child))
+            return
+        for index, item in enumerate(value):
+            out.append(None)
+            self._complete(plan, inner, item, out, index, position)
+
+    def _object(
+        self,
+        plan: FieldPlan,
+        completion: Completion,
+        type_: GraphQLObjectType,
+        value: Any,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        is_type_of = type_.is_type_of
+        if is_type_of is not None and not is_type_of(value, self._field_info(plan, parent, key)):
+            raise GraphQLError(
+                f"Expected value of type '{type_}' but got: {inspect(value)}.", plan.nodes
+            )
+        selection = completion.selection
+        if selection is None or selection.type is not type_:
+            selection = self._selection_for(plan, completion, type_)
+        out: dict[str, Any] = {}
+        container[key] = out
+        position = Position(parent, key, container, completion.nullable, _typename(plan, key))
+        self._items(selection).append((position, value, out))
+
+    def _abstract(
+        self,
+        plan: FieldPlan,
+        completion: Completion,
+        value: Any,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        abstract = completion.type
+        resolve_type = abstract.resolve_type or self.core.type_resolver
+        runtime = resolve_type(value, self._field_info(plan, parent, key), abstract)
+        if hasattr(runtime, "__await__"):
+            raise GraphQLError("Asynchronous type resolution is not compiled.", plan.nodes)
+        checked = abstract_runtime_error(abstract, plan, runtime, value, self.schema)
+        if isinstance(checked, GraphQLError):
+            raise checked
+        self._object(plan, completion, checked, value, container, key, parent)
+
+    def _selection_for(
+        self, plan: FieldPlan, completion: Completion, type_: GraphQLObjectType
+    ) -> SelectionPlan:
+        if completion.kind is OBJECT:
+            if completion.selection is None:
+                completion.selection = self.planner.subselection(type_, plan)
+            return completion.selection
+        found = completion.selections.get(type_.name)
+        if found is None:
+            found = completion.selections[type_.name] = self.planner.subselection(type_, plan)
+        return found
+
+    def _items(self, selection: SelectionPlan) -> list[Item]:
+        entry = self.next.get(id(selection))
+        if entry is None:
+            entry = self.next[id(selection)] = (selection, [])
+        return entry[1]
+
+    # -- nulls and errors ---------------------------------------------------------
+
+    def _null(
+        self,
+        plan: FieldPlan,
+        completion: Completion,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        error = TypeError(
+            f"Cannot return null for non-nullable field {plan.parent_type}.{plan.name}."
+        )
+        self._error(error, plan, completion, container, key, parent)
+
+    def _error(
+        self,
+        raw: Exception,
+        plan: FieldPlan,
+        completion: Completion,
+        container: Any,
+        key: str | int,
+        parent: Position,
+    ) -> None:
+        """Reports `raw` at `container[key]` and nulls what it must (graphql-core's
+        `handle_field_error` and the propagation of its re-raise)."""
+        path = parent.as_list()
+        path.append(key)
+        error = located_error(raw, plan.nodes, path)
+        if completion.nullable:
+            container[key] = None
+            self._add(error, Position(parent, key, container, True))
+            return
+        landing: Position | None = parent
+        while landing is not None and not landing.nullable:
+            landing = landing.parent
+        if landing is None or landing is self.root_position:
+            self._add(error, None)
+            return
+        landing.container[landing.key] = None
+        self._add(error, landing)
+
+    def _add(self, error: GraphQLError, landing: Position | None) -> None:
+        nulled = self.nulled
+        if None in nulled:
+            return
+        position = landing
+        while position is not None:
+            if position in nulled:
+                return
+            position = position.parent
+        nulled.add(landing)
+        self.errors.append(error)
+
+    def _alive(self, position: Position) -> bool:
+        nulled = self.nulled
+        if None in nulled:
+            return False
+        current: Position | None = position
+        while current is not None:
+            if current in nulled:
+                return False
+            current = current.parent
+        return True
+
+
+def _typename(plan: FieldPlan, key: str | int) -> str | None:
+    return plan.parent_type.name if isinstance(key, str) else None
+
+
+def _not_coerced(completion: Completion, value: Any, coerced: Any) -> str:
+    return (
+        f"Expected `{inspect(completion.type)}.coerce_output_value("
+        f"{inspect(value)})` to return non-nullable value, returned:"
+        f" {inspect(coerced)}"
+    )
