@@ -39,7 +39,7 @@ from loaders import Loaders
 from loaders.container import loaded
 from loaders.records import CategoryRecord, OrderItemRecord, ProductRecord, UserRecord
 from schema import create_schema
-from schema.lean import _LEAN, install_lean_resolvers
+from schema.lean import _LEAN, install_lean_resolvers, is_lean_resolver
 from schema.mutation import Mutation
 from schema.prefetch import RELATIONS, prefetch
 from schema.query import Query
@@ -122,7 +122,7 @@ async def test_lean_fields_resolve_through_our_plain_function_after_create_schem
         for type_name, graphql_type in served.type_map.items()
         if isinstance(graphql_type, GraphQLObjectType)
         for field_name, field in graphql_type.fields.items()
-        if getattr(field.resolve, "__qualname__", "") == "_direct.<locals>.resolve"
+        if field.resolve is not None and is_lean_resolver(field.resolve)
     }
 
     assert rewired == lean_fields
