@@ -9,12 +9,16 @@ records at once (one `load_many` per relation, levels gathered concurrently).
 The relation fields then find their values already in the loaders and return
 them synchronously (`loaders.loaded`). Statements stay one per level; prefetching is an
 optimisation only: a relation it does not know still resolves through its loader.
+
+The compiled executor (schema/compiled) runs level by level and so loads each level in
+one batch itself: under it (`levels_batched`) prefetching would only repeat its loads.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +72,9 @@ RELATIONS: dict[tuple[str, str], Relation] = {
 
 CONNECTION_NODE_PATHS = (("nodes",), ("edges", "node"))
 
+levels_batched: ContextVar[bool] = ContextVar("storefront_levels_batched", default=False)
+"""True while the compiled executor runs: it batches every level itself."""
+
 
 def _fields(
     selection_set: SelectionSetNode | None,
@@ -113,7 +120,7 @@ async def prefetch(
     connection: bool = False,
 ) -> None:
     """Loads every relation the current field selects below `records`, level by level."""
-    if not records:
+    if not records or levels_batched.get():
         return
     raw_info = getattr(info, "_raw_info", info)
     fragments: dict[str, FragmentDefinitionNode] = raw_info.fragments

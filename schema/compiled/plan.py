@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
 from graphql import (
@@ -25,14 +26,19 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLAbstractType,
+    GraphQLBoolean,
     GraphQLError,
     GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     OperationDefinitionNode,
     OperationType,
     VariableNode,
@@ -190,13 +196,38 @@ def _constant(node: Any) -> bool:
     return True
 
 
-def _coerce_string(value: Any) -> Any:
-    return value if type(value) is str else None
+_INT_RANGE = range(-(2**31), 2**31)
 
 
 def _leaf_coercion(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
-    # The type's own coercion: identical output and errors to graphql-core's.
+    """The type's own output coercion (identical output and errors to graphql-core's),
+    behind a type check that returns the common values of the built-in scalars as
+    they are: exactly what their coercion returns for them."""
     coerce: Callable[[Any], Any] = leaf.coerce_output_value
+    if leaf is GraphQLString or leaf is GraphQLID:
+
+        def text(value: Any) -> Any:
+            return value if type(value) is str else coerce(value)
+
+        return text
+    if leaf is GraphQLInt:
+
+        def whole(value: Any) -> Any:
+            return value if type(value) is int and value in _INT_RANGE else coerce(value)
+
+        return whole
+    if leaf is GraphQLBoolean:
+
+        def truth(value: Any) -> Any:
+            return value if type(value) is bool else coerce(value)
+
+        return truth
+    if leaf is GraphQLFloat:
+
+        def number(value: Any) -> Any:
+            return value if type(value) is float and isfinite(value) else coerce(value)
+
+        return number
     return coerce
 
 

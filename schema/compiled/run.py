@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from inspect import iscoroutine
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, GraphQLObjectType, located_error
@@ -42,6 +43,7 @@ from schema.compiled.plan import (
     abstract_runtime_error,
     arguments,
 )
+from schema.prefetch import levels_batched
 
 
 class Position:
@@ -106,6 +108,15 @@ class Run:
         self.next[id(root)] = (root, [(self.root_position, core.root_value, self.holder["data"])])
 
     async def run(self) -> ExecutionResult:
+        token = levels_batched.set(True)
+        try:
+            await self._levels()
+        finally:
+            levels_batched.reset(token)
+        data = None if None in self.nulled else self.holder["data"]
+        return ExecutionResult(data, self.errors or None)
+
+    async def _levels(self) -> None:
         while self.next:
             level = list(self.next.values())
             self.next = {}
@@ -117,15 +128,19 @@ class Run:
             while self.waiting:
                 waiting, then = self.waiting, self.then
                 self.waiting, self.then = [], []
-                results = await asyncio.gather(*waiting, return_exceptions=True)
-                for (plan, completion, container, key, parent), value in zip(
-                    then, results, strict=True
+                # Coroutines become tasks, all started before anything is awaited; the
+                # loader futures of a level complete together, batch by batch, so
+                # awaiting them one after the other suspends once per batch, and costs
+                # no callback per future as `gather` would.
+                started = [asyncio.ensure_future(w) if iscoroutine(w) else w for w in waiting]
+                for awaitable, (plan, completion, container, key, parent) in zip(
+                    started, then, strict=True
                 ):
-                    if isinstance(value, BaseException) and not isinstance(value, Exception):
-                        raise value
+                    try:
+                        value = await awaitable
+                    except Exception as error:
+                        value = error
                     self._complete(plan, completion, value, container, key, parent)
-        data = None if None in self.nulled else self.holder["data"]
-        return ExecutionResult(data, self.errors or None)
 
     # -- fields -------------------------------------------------------------------
 
