@@ -105,6 +105,12 @@ class Run:
         self.waiting: list[Awaitable[Any]] = []
         self.then: list[tuple[FieldPlan, Completion, Any, str | int, Position]] = []
         self.infos: dict[int, Any] = {}
+        # While a level's awaited values complete, a null bubbles up a turn of the
+        # event loop later (see `_settle`); `bubbles` counts those under way.
+        self.bubbling = False
+        self.bubbles = 0
+        self.unsettled = 0
+        self.quiet: asyncio.Future[None] | None = None
         self.next[id(root)] = (root, [(self.root_position, core.root_value, self.holder["data"])])
 
     async def run(self) -> ExecutionResult:
@@ -128,19 +134,78 @@ class Run:
             while self.waiting:
                 waiting, then = self.waiting, self.then
                 self.waiting, self.then = [], []
-                # Coroutines become tasks, all started before anything is awaited; the
-                # loader futures of a level complete together, batch by batch, so
-                # awaiting them one after the other suspends once per batch, and costs
-                # no callback per future as `gather` would.
-                started = [asyncio.ensure_future(w) if iscoroutine(w) else w for w in waiting]
-                for awaitable, (plan, completion, container, key, parent) in zip(
-                    started, then, strict=True
-                ):
-                    try:
-                        value = await awaitable
-                    except Exception as error:
-                        value = error
-                    self._complete(plan, completion, value, container, key, parent)
+                await self._settle(waiting, then)
+
+    async def _settle(
+        self,
+        waiting: list[Awaitable[Any]],
+        then: list[tuple[FieldPlan, Completion, Any, str | int, Position]],
+    ) -> None:
+        """Awaits a level's values, completing each the moment it is ready.
+
+        Coroutines become tasks, all started before anything is awaited; a loader
+        future shared by several parents is awaited once. Which errors an earlier
+        null hides depends on timing, so the timing is graphql-core's: a failed
+        nullable field reports its error as soon as it fails, while a null bubbling
+        up to an enclosing position lands a turn of the event loop later (in
+        graphql-core, when the task awaiting the failed one wakes up)."""
+        started: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(w) if iscoroutine(w) else w  # type: ignore[misc]
+            for w in waiting
+        ]
+        uses: dict[int, list[int]] = {}
+        for index, future in enumerate(started):
+            found = uses.get(id(future))
+            if found is None:
+                uses[id(future)] = [index]
+            else:
+                found.append(index)
+
+        loop = asyncio.get_running_loop()
+        self.quiet = loop.create_future()
+        self.unsettled = 0
+
+        def settled(future: asyncio.Future[Any]) -> None:
+            error = None if future.cancelled() else future.exception()
+            value: Any = error if error is not None else future.result()
+            for index in uses[id(future)]:
+                plan, completion, container, key, parent = then[index]
+                self._complete(plan, completion, value, container, key, parent)
+
+        def settled_later(future: asyncio.Future[Any]) -> None:
+            self.unsettled -= 1
+            try:
+                settled(future)
+            finally:
+                self._maybe_quiet()
+
+        for indices in uses.values():
+            future = started[indices[0]]
+            if future.done():
+                settled(future)
+            else:
+                self.unsettled += 1
+                future.add_done_callback(settled_later)
+        self.bubbling = True
+        try:
+            self._maybe_quiet()
+            # Every value completed and every null landed; each failure is reported
+            # through its completion, none is raised here.
+            await self.quiet
+        except BaseException:
+            # Cancelled (the execution timed out): so are the resolvers still running.
+            for future in started:
+                if isinstance(future, asyncio.Task) and not future.done():
+                    future.cancel()
+            raise
+        finally:
+            self.bubbling = False
+            self.quiet = None
+
+    def _maybe_quiet(self) -> None:
+        quiet = self.quiet
+        if quiet is not None and not quiet.done() and not self.unsettled and not self.bubbles:
+            quiet.set_result(None)
 
     # -- fields -------------------------------------------------------------------
 
@@ -438,6 +503,19 @@ class Run:
             container[key] = None
             self._add(error, Position(parent, key, container, True))
             return
+        if self.bubbling:
+            self.bubbles += 1
+            asyncio.get_running_loop().call_soon(self._bubble_later, error, parent)
+            return
+        self._bubble(error, parent)
+
+    def _bubble_later(self, error: GraphQLError, parent: Position) -> None:
+        self.bubbles -= 1
+        self._bubble(error, parent)
+        self._maybe_quiet()
+
+    def _bubble(self, error: GraphQLError, parent: Position) -> None:
+        """Nulls the nearest nullable position enclosing `parent` and reports `error` there."""
         landing: Position | None = parent
         while landing is not None and not landing.nullable:
             landing = landing.parent
