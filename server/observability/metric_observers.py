@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from loaders.observer import current_loader
+from schema.compiled.compare import shadowing
 from server.observability.metrics import Metrics
 from server.persisted.queries import PERSISTED_QUERY_NOT_FOUND
 from server.pipeline.answers import error_codes
@@ -84,6 +85,8 @@ def count_statements_by_loader(engine: AsyncEngine, metrics: Metrics) -> None:
     # SQLAlchemy runs these in a greenlet sharing the awaiting task's context, so
     # current_loader() is the batch (or mutation) that sent the statement.
     def before(_conn: Any, _cursor: Any, _sql: Any, _params: Any, context: Any, _many: Any) -> None:
+        if shadowing.get():
+            return  # a compared reference run's statement (GRAPHQL_EXECUTION=compare)
         counts[current_loader()].inc()
         if context is not None:
             setattr(context, _STARTED, time.perf_counter())
