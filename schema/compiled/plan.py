@@ -62,6 +62,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 from schema.lean import is_lean_resolver
+from schema.prefetch import RELATIONS, Relation
 
 # How a field's value is read.
 TYPENAME = 0  # __typename: the runtime type's name
@@ -121,6 +122,9 @@ class FieldPlan:
     has_args: bool = False
     static_args: dict[str, Any] | None = None
     args_error: GraphQLError | None = None
+    # The loader a relation field reads through (schema/prefetch.py's RELATIONS): the
+    # runner loads it for the whole level before the resolvers run.
+    relation: Relation | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -322,6 +326,7 @@ class Planner:
             else:
                 kind, attribute, resolve = _reader(definition)
             plan = FieldPlan(
+                relation=RELATIONS.get((type_.name, name)) if kind is LEAN else None,
                 key=key,
                 name=name,
                 details=details,

@@ -20,6 +20,7 @@ landing inside a position already nulled is dropped (graphql-core's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 from inspect import iscoroutine
 from typing import Any
@@ -126,15 +127,42 @@ class Run:
         while self.next:
             level = list(self.next.values())
             self.next = {}
+            if self.nulled:
+                level = [(s, [i for i in items if self._alive(i[0])]) for s, items in level]
+            await self._preload(level)
             for selection, items in level:
-                if self.nulled:
-                    items = [item for item in items if self._alive(item[0])]
                 for plan in selection.fields:
                     self._field(plan, items)
             while self.waiting:
                 waiting, then = self.waiting, self.then
                 self.waiting, self.then = [], []
                 await self._settle(waiting, then)
+
+    async def _preload(self, level: list[tuple[SelectionPlan, list[Item]]]) -> None:
+        """Loads every relation the level selects, for all its objects at once: each
+        loader batches its keys into one statement, the loaders run concurrently, and
+        the relation fields then find their values ready (no awaitable per object)."""
+        loaders = getattr(self.core.context_value, "loaders", None)
+        if loaders is None:
+            return
+        pending: list[asyncio.Future[Any]] = []
+        for selection, items in level:
+            for plan in selection.fields:
+                relation = plan.relation
+                if relation is None or not items:
+                    continue
+                loader = getattr(loaders, relation.loader)
+                attribute = relation.key
+                for _position, source, _out in items:
+                    key = getattr(source, attribute, None)
+                    if key is not None:
+                        future = loader.load(key)
+                        if not future.done():
+                            pending.append(future)
+        for future in pending:
+            if not future.done():
+                with contextlib.suppress(Exception):  # the field reports it
+                    await future
 
     async def _settle(
         self,
