@@ -26,6 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 E2E = ROOT / "e2e"
 HOST = "127.0.0.1"
+MISMATCH = "compiled execution differs from graphql-core"  # schema/compiled/compare.py
 
 
 @dataclass
@@ -105,7 +106,9 @@ def live_server(
     `ready_path` answers 200 (`/livez` for a server that is up but not ready).
 
     `args` go to `serve` after the host and port, e.g. ("--workers", "2"). SIGTERM
-    stops it at once (SHUTDOWN_GRACE_SECONDS=0) unless `env` says otherwise.
+    stops it at once (SHUTDOWN_GRACE_SECONDS=0) unless `env` says otherwise. Its
+    queries run on both executors, compared (GRAPHQL_EXECUTION=compare): a difference
+    it logged fails the test when the block ends.
     """
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
@@ -116,6 +119,7 @@ def live_server(
             "LOG_LEVEL": "warning",
             "CACHE_ENABLED": "false",
             "SHUTDOWN_GRACE_SECONDS": "0",
+            "GRAPHQL_EXECUTION": "compare",
             **env,
         },
         stdout=log,
@@ -126,6 +130,7 @@ def live_server(
     try:
         _wait_until_ready(server, timeout, ready_path)
         yield server
+        assert MISMATCH not in server.output(), server.output()
     finally:
         process.terminate()
         try:
