@@ -1,0 +1,41 @@
+"""Cases the differential property test shrank, kept as regular tests.
+
+Each is run as anonymous, customer and admin on both executors over the `small`
+seed, and the results must be identical (test_compiled_differential.py's `compare`).
+All three are about timing: which errors a null hides depends on the order in which
+sibling fields fail, and graphql-core reports a nullable field's error the moment it
+fails while a null bubbles up to the root a turn of the event loop later.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.schema.differential_support import ROLES, Executors, compare
+
+CASES = {
+    # A slow non-null failure (after a query) and an instant nullable one: both kept.
+    "slow root null, instant sibling error": """{
+      q0_0_products: products(first: 0, after: "", filter: { active: false }, sort: NEWEST) {
+        totalCount
+      }
+      q1_0_order: order(id: "Q2F0ZWdvcnk6MQ") { createdAt }
+    }""",
+    # Both fail at once (before any query): the sibling's error lands before the null.
+    "instant root null, instant sibling error": """{
+      q0_0_users: users(first: 0, after: "") { totalCount }
+      q1_0_order: order(id: "Q2F0ZWdvcnk6MQ") { createdAt }
+    }""",
+    # The sibling fails only after loading its order: the root is null by then, and
+    # its error is dropped.
+    "instant root null, slow sibling error": """{
+      q0_0_users: users(first: 0, after: null) { totalCount }
+      q1_0_order: order(id: "T3JkZXI6MQ") { createdAt }
+    }""",
+}
+
+
+@pytest.mark.parametrize("query", CASES.values(), ids=CASES.keys())
+async def test_shrunk_case_agrees(executors: Executors, query: str) -> None:
+    ran = [await compare(executors, (query, None), role) for role in ROLES]
+    assert all(ran)
