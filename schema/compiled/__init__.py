@@ -86,7 +86,7 @@ class CompiledQueries:
         return entry
 
     async def execute(
-        self, document: Document, operation: OperationDefinitionNode, core: CoreExecutor
+        self, document: Document, operation: OperationDefinitionNode, core: CoreExecutor[Any]
     ) -> ExecutionResult | None:
         """Runs `operation` compiled with the request's graphql-core executor state
         (variables, fragments, context); None when it is not compiled."""

@@ -94,7 +94,7 @@ Item = tuple[Position, Any, dict[str, Any]]
 class Run:
     """The state of one execution: the response under construction, its errors."""
 
-    def __init__(self, core: CoreExecutor, planner: Planner, root: SelectionPlan) -> None:
+    def __init__(self, core: CoreExecutor[Any], planner: Planner, root: SelectionPlan) -> None:
         self.core = core
         self.planner = planner
         self.schema = core.schema
