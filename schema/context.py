@@ -26,6 +26,8 @@ Info = strawberry.Info[Context, None]
 
 def fresh_context(context: Context) -> Context:
     """A context for running the same operation again, as if alone: the same viewer,
-    new loaders (nothing cached, nothing observed), no Idempotency-Key."""
+    new loaders (nothing cached, nothing observed) whose cache tags are added to the
+    first context's, no Idempotency-Key."""
     loaders = Loaders(sessionmaker=context.loaders.sessionmaker, dialect=context.loaders.dialect)
+    loaders.tags = context.loaders.tags  # what the answer read, whichever run answers
     return Context(viewer=context.viewer, loaders=loaders, changes=context.changes)

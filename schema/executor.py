@@ -95,8 +95,9 @@ class Executor:
     an execution running longer than `timeout` seconds is cancelled (QueryTimeout).
 
     `execution` picks the executor of queries: "compiled" (graphql-core for what it
-    does not compile), "graphql-core", or "compare" (both; `fresh_context` gives the
-    reference run a context of its own).
+    does not compile), "graphql-core", or "compare" (both). `fresh_context` gives a
+    second run of an operation a context of its own (the reference run of "compare",
+    and graphql-core's run of an error answer the compiled run gave up).
     """
 
     def __init__(
@@ -238,7 +239,11 @@ class Executor:
         if isinstance(core, list):
             return ExecutionResult(None, errors=core)
         result = await self.compiled.execute(document, core.operation, core)
-        if result is None:
+        if result is None:  # not compiled, or an error answer graphql-core must give
+            if self.fresh_context is not None and self.compiled.compiled(document, core.operation):
+                # As if alone: graphql-core's error answers depend on what its loaders
+                # already hold (the timing of its tasks does).
+                context = self.fresh_context(context)
             return await self._reference(document, operation_name, variables, context)
         if self.execution == "compare":
             await self._compare(document, operation_name, variables, context, result)

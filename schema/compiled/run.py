@@ -1,20 +1,21 @@
 """Runs a compiled query plan breadth-first: one pass per level of the response.
 
-Each level runs every selected field over all the objects at that level at once:
-leaf fields are attribute reads, relation fields call their (lean) resolvers for
-every parent in a row, so all the keys a level asks its loaders for are queued
-before anything is awaited, and everything the level has to wait for is awaited
-together (one `gather`). The response is built as plain dicts and lists in field
-order, ready for orjson. No Path, no info, no task per field: a position object
-exists only for the objects and lists in the response (errors and null propagation
-need them), and a graphql-core info only for resolvers that read more than their
-context.
+Each level first loads every relation it selects for all its objects at once (one
+statement per loader, the loaders concurrently), then runs each selected field over
+all the objects in a row: leaf fields are attribute reads, relation fields find
+their values ready. What a resolver still has to wait for is awaited once per level.
+The response is built as plain dicts and lists in field order, ready for orjson. No
+Path, no info, no task per field: a position exists only for the objects and lists
+in the response (error paths need them), and a graphql-core info only for resolvers
+that read more than their context.
 
-Null propagation and errors follow graphql-core 3.3 exactly: a null (or an error)
-in a non-null position nulls the nearest nullable enclosing position, and an error
-landing inside a position already nulled is dropped (graphql-core's
-`CollectedErrors`). Error messages, `path` and `locations` are graphql-core's own
-(the same `located_error`, the same wording).
+Errors: an error in a nullable position nulls it and is reported with
+graphql-core's own `located_error`, message, `path` and `locations`. A null in a
+non-null position would null an enclosing position, and which errors graphql-core
+then reports depends on the timing of its depth-first tasks: such an operation (an
+error answer) runs again on graphql-core (`Propagation`), so that answer is
+graphql-core's exactly. Without propagation no error can land under a nulled
+position, so nothing is dropped and the two executors report the same errors.
 """
 
 from __future__ import annotations
@@ -47,24 +48,30 @@ from schema.compiled.plan import (
 from schema.prefetch import levels_batched
 
 
-class Position:
-    """Where an object or list sits in the response: its container and key, whether
-    it may be null, and the position enclosing it."""
+class Propagation(BaseException):
+    """A null in a non-null position: it would null an enclosing position, and which
+    of several such errors graphql-core reports (and which it drops under a nulled
+    parent) depends on the timing of its depth-first tasks. Such an operation, an
+    error answer, runs again on graphql-core, so its answer is graphql-core's exactly.
+    A BaseException: no `except Exception` on the way up may take it for a field error.
+    """
 
-    __slots__ = ("_path", "container", "key", "nullable", "parent", "typename")
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class Position:
+    """Where an object or list sits in the response: its key (a field's response key
+    or a list index) under the position enclosing it."""
+
+    __slots__ = ("_path", "key", "parent", "typename")
 
     def __init__(
-        self,
-        parent: Position | None,
-        key: str | int | None,
-        container: Any,
-        nullable: bool,
-        typename: str | None = None,
+        self, parent: Position | None, key: str | int | None, typename: str | None = None
     ) -> None:
         self.parent = parent
         self.key = key
-        self.container = container
-        self.nullable = nullable
         self.typename = typename  # the parent object's type for a field key, else None
         self._path: Path | None = None
 
@@ -99,19 +106,12 @@ class Run:
         self.planner = planner
         self.schema = core.schema
         self.errors: list[GraphQLError] = []
-        self.nulled: set[Position | None] = set()
         self.holder: dict[str, Any] = {"data": {}}
-        self.root_position = Position(None, None, self.holder, True)
+        self.root_position = Position(None, None)
         self.next: dict[int, tuple[SelectionPlan, list[Item]]] = {}
         self.waiting: list[Awaitable[Any]] = []
         self.then: list[tuple[FieldPlan, Completion, Any, str | int, Position]] = []
         self.infos: dict[int, Any] = {}
-        # While a level's awaited values complete, a null bubbles up a turn of the
-        # event loop later (see `_settle`); `bubbles` counts those under way.
-        self.bubbling = False
-        self.bubbles = 0
-        self.unsettled = 0
-        self.quiet: asyncio.Future[None] | None = None
         self.next[id(root)] = (root, [(self.root_position, core.root_value, self.holder["data"])])
 
     async def run(self) -> ExecutionResult:
@@ -120,15 +120,12 @@ class Run:
             await self._levels()
         finally:
             levels_batched.reset(token)
-        data = None if None in self.nulled else self.holder["data"]
-        return ExecutionResult(data, self.errors or None)
+        return ExecutionResult(self.holder["data"], self.errors or None)
 
     async def _levels(self) -> None:
         while self.next:
             level = list(self.next.values())
             self.next = {}
-            if self.nulled:
-                level = [(s, [i for i in items if self._alive(i[0])]) for s, items in level]
             await self._preload(level)
             for selection, items in level:
                 for plan in selection.fields:
@@ -169,71 +166,34 @@ class Run:
         waiting: list[Awaitable[Any]],
         then: list[tuple[FieldPlan, Completion, Any, str | int, Position]],
     ) -> None:
-        """Awaits a level's values, completing each the moment it is ready.
-
-        Coroutines become tasks, all started before anything is awaited; a loader
-        future shared by several parents is awaited once. Which errors an earlier
-        null hides depends on timing, so the timing is graphql-core's: a failed
-        nullable field reports its error as soon as it fails, while a null bubbling
-        up to an enclosing position lands a turn of the event loop later (in
-        graphql-core, when the task awaiting the failed one wakes up)."""
+        """Awaits a level's values and completes them. Coroutines become tasks, all
+        started before anything is awaited; the loader futures of a level complete
+        together, batch by batch, so awaiting them in turn suspends once per batch
+        and costs no callback per future, as `gather` would."""
         started: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(w) if iscoroutine(w) else w  # type: ignore[misc]
             for w in waiting
         ]
-        uses: dict[int, list[int]] = {}
-        for index, future in enumerate(started):
-            found = uses.get(id(future))
-            if found is None:
-                uses[id(future)] = [index]
-            else:
-                found.append(index)
-
-        loop = asyncio.get_running_loop()
-        self.quiet = loop.create_future()
-        self.unsettled = 0
-
-        def settled(future: asyncio.Future[Any]) -> None:
-            error = None if future.cancelled() else future.exception()
-            value: Any = error if error is not None else future.result()
-            for index in uses[id(future)]:
-                plan, completion, container, key, parent = then[index]
-                self._complete(plan, completion, value, container, key, parent)
-
-        def settled_later(future: asyncio.Future[Any]) -> None:
-            self.unsettled -= 1
-            try:
-                settled(future)
-            finally:
-                self._maybe_quiet()
-
-        for indices in uses.values():
-            future = started[indices[0]]
-            if future.done():
-                settled(future)
-            else:
-                self.unsettled += 1
-                future.add_done_callback(settled_later)
-        self.bubbling = True
         try:
-            self._maybe_quiet()
-            # Every value completed and every null landed; each failure is reported
-            # through its completion, none is raised here.
-            await self.quiet
+            for future, (plan, completion, container, key, parent) in zip(
+                started, then, strict=True
+            ):
+                try:
+                    value = await future
+                except Exception as error:
+                    value = error
+                self._complete(plan, completion, value, container, key, parent)
         except BaseException:
-            # Cancelled (the execution timed out): so are the resolvers still running.
+            # Cancelled (the execution timed out) or abandoned for graphql-core: so
+            # are the resolvers still running.
             for future in started:
-                if isinstance(future, asyncio.Task) and not future.done():
+                if not isinstance(future, asyncio.Task):
+                    continue
+                if not future.done():
                     future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # retrieved: nothing to log
             raise
-        finally:
-            self.bubbling = False
-            self.quiet = None
-
-    def _maybe_quiet(self) -> None:
-        quiet = self.quiet
-        if quiet is not None and not quiet.done() and not self.unsettled and not self.bubbles:
-            quiet.set_result(None)
 
     # -- fields -------------------------------------------------------------------
 
@@ -413,12 +373,11 @@ class Run:
         assert inner is not None
         out: list[Any] = []
         container[key] = out
-        position = Position(parent, key, container, completion.nullable, _typename(plan, key))
+        position = Position(parent, key, _typename(plan, key))
         if inner.kind is OBJECT and inner.selection is not None:
             # The common case (a list of objects of one type), without a call per item.
             selection = inner.selection
             is_type_of = inner.type.is_type_of
-            item_nullable = inner.nullable
             items = self._items(selection)
             info = self._field_info(plan, position) if is_type_of is not None else None
             for index, item in enumerate(value):
@@ -432,7 +391,7 @@ class Run:
                     continue
                 child: dict[str, Any] = {}
                 out.append(child)
-                items.append((Position(position, index, out, item_nullable), item, child))
+                items.append((Position(position, index), item, child))
             return
         for index, item in enumerate(value):
             out.append(None)
@@ -458,7 +417,7 @@ class Run:
             selection = self._selection_for(plan, completion, type_)
         out: dict[str, Any] = {}
         container[key] = out
-        position = Position(parent, key, container, completion.nullable, _typename(plan, key))
+        position = Position(parent, key, _typename(plan, key))
         self._items(selection).append((position, value, out))
 
     def _abstract(
@@ -522,59 +481,16 @@ class Run:
         key: str | int,
         parent: Position,
     ) -> None:
-        """Reports `raw` at `container[key]` and nulls what it must (graphql-core's
-        `handle_field_error` and the propagation of its re-raise)."""
+        """Reports `raw` at `container[key]`, a nullable position: it becomes null
+        (graphql-core's `handle_field_error`). A non-null position would null an
+        enclosing one: the run gives the operation to graphql-core (`Propagation`)."""
         path = parent.as_list()
         path.append(key)
         error = located_error(raw, plan.nodes, path)
-        if completion.nullable:
-            container[key] = None
-            self._add(error, Position(parent, key, container, True))
-            return
-        if self.bubbling:
-            self.bubbles += 1
-            asyncio.get_running_loop().call_soon(self._bubble_later, error, parent)
-            return
-        self._bubble(error, parent)
-
-    def _bubble_later(self, error: GraphQLError, parent: Position) -> None:
-        self.bubbles -= 1
-        self._bubble(error, parent)
-        self._maybe_quiet()
-
-    def _bubble(self, error: GraphQLError, parent: Position) -> None:
-        """Nulls the nearest nullable position enclosing `parent` and reports `error` there."""
-        landing: Position | None = parent
-        while landing is not None and not landing.nullable:
-            landing = landing.parent
-        if landing is None or landing is self.root_position:
-            self._add(error, None)
-            return
-        landing.container[landing.key] = None
-        self._add(error, landing)
-
-    def _add(self, error: GraphQLError, landing: Position | None) -> None:
-        nulled = self.nulled
-        if None in nulled:
-            return
-        position = landing
-        while position is not None:
-            if position in nulled:
-                return
-            position = position.parent
-        nulled.add(landing)
+        if not completion.nullable:
+            raise Propagation(error)
+        container[key] = None
         self.errors.append(error)
-
-    def _alive(self, position: Position) -> bool:
-        nulled = self.nulled
-        if None in nulled:
-            return False
-        current: Position | None = position
-        while current is not None:
-            if current in nulled:
-                return False
-            current = current.parent
-        return True
 
 
 def _typename(plan: FieldPlan, key: str | int) -> str | None:

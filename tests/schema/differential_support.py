@@ -20,7 +20,7 @@ from resolvers.viewer import Viewer
 from schema import create_schema
 from schema.analysis import RequestError
 from schema.compiled.compare import describe, same
-from schema.context import Context
+from schema.context import Context, fresh_context
 from schema.executor import Executor
 from server.cache.change_feed import ChangeFeed
 from server.cli.seed import seed
@@ -70,7 +70,7 @@ async def executors(db: Database) -> AsyncIterator[Executors]:
         "admin": Viewer(await _user(db, "admin@example.com")),
     }
     yield Executors(
-        Executor(SCHEMA, execution="compiled"),
+        Executor(SCHEMA, execution="compiled", fresh_context=fresh_context),
         Executor(SCHEMA, execution="graphql-core"),
         viewers,
         db,

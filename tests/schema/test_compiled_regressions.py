@@ -2,9 +2,9 @@
 
 Each is run as anonymous, customer and admin on both executors over the `small`
 seed, and the results must be identical (test_compiled_differential.py's `compare`).
-All three are about timing: which errors a null hides depends on the order in which
-sibling fields fail, and graphql-core reports a nullable field's error the moment it
-fails while a null bubbles up to the root a turn of the event loop later.
+All are about timing: which errors a null bubbling up hides depends on the order
+in which graphql-core's depth-first tasks fail. The compiled executor hands such
+operations to graphql-core (schema/compiled/run.py, `Propagation`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,18 @@ CASES = {
     "instant root null, slow sibling error": """{
       q0_0_users: users(first: 0, after: null) { totalCount }
       q1_0_order: order(id: "T3JkZXI6MQ") { createdAt }
+    }""",
+    # Two identical branches both null the root from a nested connection: graphql-core
+    # reports the second's error (found by the HTTP property test in compare mode).
+    "twin branches null the root": """{
+      q0_0_categories: categories {
+        parent { name }
+        products(first: 5, after: "") { nodes { active updatedAt } }
+      }
+      q1_0_categories: categories {
+        parent { name }
+        products(first: 5, after: "") { nodes { active updatedAt } }
+      }
     }""",
 }
 
