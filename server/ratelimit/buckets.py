@@ -5,7 +5,9 @@ reading a bucket first refills it by `restore_rate` per elapsed second, up to
 the maximum. Redis does that in one Lua script, so concurrent workers and
 instances cannot both spend the same cost, and it uses the Redis server's
 clock, so instances with skewed clocks agree. Every key expires once its bucket
-would be full again: a key that is gone is a full bucket. Each Redis call goes
+would be full again: a key that is gone is a full bucket. The same script leases
+(server/ratelimit/leases.py): in one call it takes back what a process's lease
+left unspent and takes a cost plus a spare. Each Redis call goes
 through a `RedisGuard` (server/redis_guard.py): bounded by `timeout`, and
 refused at once while its breaker is open; either way RateLimiterUnavailable,
 and the throttle charges in-process buckets instead.
