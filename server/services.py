@@ -52,6 +52,7 @@ from server.persisted.queries import PersistedQueries, PersistedQueryMode
 from server.persisted.stores import InMemoryPersistedQueryStore, RedisPersistedQueryStore
 from server.ratelimit.auth_failures import AuthFailureThrottle
 from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
+from server.ratelimit.leases import LeasedRateLimiter
 from server.ratelimit.protocol import BucketPolicy
 from server.ratelimit.throttle import Throttle
 from server.redis_guard import create_redis, operator_redis
@@ -209,9 +210,13 @@ def _dialect(engine: AsyncEngine) -> Dialect:
 
 
 def _throttle(settings: Settings, redis: Redis | None) -> Throttle:
-    limiter: RedisRateLimiter | InMemoryRateLimiter | None = None
+    limiter: LeasedRateLimiter | InMemoryRateLimiter | None = None
     if settings.rate_limit_enabled and redis is not None:
-        limiter = RedisRateLimiter(redis, timeout=settings.redis_timeout_ms / 1000)
+        limiter = LeasedRateLimiter(
+            RedisRateLimiter(redis, timeout=settings.redis_timeout_ms / 1000),
+            share=settings.rate_limit_lease_share,
+            seconds=settings.rate_limit_lease_seconds,
+        )
     elif settings.rate_limit_enabled:
         limiter = InMemoryRateLimiter()
     return Throttle(

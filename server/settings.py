@@ -314,6 +314,24 @@ class Settings:
     admin_rate_limit_restore_rate: float = setting(
         "ADMIN_RATE_LIMIT_RESTORE_RATE", 1000.0, NUMBER, "the same for admins", bound=POSITIVE
     )
+    rate_limit_lease_share: float = setting(
+        "RATE_LIMIT_LEASE_SHARE",
+        0.02,
+        NUMBER,
+        "with `REDIS_URL`, the share of a bucket's maximum each process leases beyond a"
+        " request's cost, so that most requests are charged without a Redis call; a client"
+        " may overspend by at most this much per process (`0`: every request asks Redis;"
+        ' see "Limits and rate limiting")',
+        bound=between(0, 1),
+    )
+    rate_limit_lease_seconds: float = setting(
+        "RATE_LIMIT_LEASE_SECONDS",
+        1.0,
+        NUMBER,
+        "how long a process charges a lease before it asks Redis again, returning what"
+        " the lease has left",
+        bound=POSITIVE,
+    )
     trusted_proxies: tuple[Network, ...] = setting(
         "TRUSTED_PROXIES",
         (),

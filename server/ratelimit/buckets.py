@@ -5,7 +5,9 @@ reading a bucket first refills it by `restore_rate` per elapsed second, up to
 the maximum. Redis does that in one Lua script, so concurrent workers and
 instances cannot both spend the same cost, and it uses the Redis server's
 clock, so instances with skewed clocks agree. Every key expires once its bucket
-would be full again: a key that is gone is a full bucket. Each Redis call goes
+would be full again: a key that is gone is a full bucket. The same script leases
+(server/ratelimit/leases.py): in one call it takes back what a process's lease
+left unspent and takes a cost plus a spare. Each Redis call goes
 through a `RedisGuard` (server/redis_guard.py): bounded by `timeout`, and
 refused at once while its breaker is open; either way RateLimiterUnavailable,
 and the throttle charges in-process buckets instead.
@@ -31,11 +33,12 @@ logger = logging.getLogger("storefront.rate_limit")
 
 KEY_PREFIX = "sf:v1:ratelimit:"
 
-# KEYS[1]: the bucket. ARGV: maximum, restore rate per second, amount, mode.
-# mode "reserve": take `amount` if that much is available, else nothing;
-# mode "settle": add `amount` back (negative takes more), within 0..maximum.
-# Returns {allowed, available}; `available` as a string, as Lua numbers would be
-# truncated to integers on the way out.
+# KEYS[1]: the bucket. ARGV: maximum, restore rate per second, amount, mode, returned, spare.
+# mode "reserve": first give back `returned` (what a process's lease did not spend,
+# server/ratelimit/leases.py), then take `amount` plus up to `spare` more if `amount`
+# is available, else nothing; mode "settle": add `amount` back (negative takes more).
+# Either way the bucket stays within 0..maximum. Returns {allowed, available, taken};
+# numbers as strings, as Lua numbers would be truncated to integers on the way out.
 _SCRIPT = """
 local maximum = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
@@ -50,9 +53,12 @@ else
   available = math.min(maximum, available + math.max(0, now - tonumber(state[2])) * rate)
 end
 local allowed = 1
+local taken = 0
 if ARGV[4] == 'reserve' then
+  available = math.max(0, math.min(maximum, available + tonumber(ARGV[5])))
   if amount <= available then
-    available = available - amount
+    taken = math.min(available, amount + tonumber(ARGV[6]))
+    available = available - taken
   else
     allowed = 0
   end
@@ -61,7 +67,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'available', tostring(available), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil((maximum - available) / rate) + 1)
-return {allowed, tostring(available)}
+return {allowed, tostring(available), tostring(taken)}
 """
 
 
@@ -88,18 +94,38 @@ class RedisRateLimiter:
         )
 
     async def reserve(self, client: str, cost: float, policy: BucketPolicy) -> Bucket:
-        return await self._call(client, min(cost, policy.maximum), policy, "reserve")
+        return (await self.lease(client, cost, policy, returned=0, spare=0))[0]
+
+    async def lease(
+        self, client: str, cost: float, policy: BucketPolicy, *, returned: float, spare: float
+    ) -> tuple[Bucket, float]:
+        """Gives back `returned`, then reserves `cost` and up to `spare` more at once:
+        the bucket and what was taken (0 when refused)."""
+        amount = min(cost, policy.maximum)
+        allowed, available, taken = await self._call(
+            client, amount, policy, "reserve", returned, spare
+        )
+        return Bucket(allowed, available, policy), taken
 
     async def settle(self, client: str, refund: float, policy: BucketPolicy) -> Bucket:
-        return await self._call(client, refund, policy, "settle")
+        allowed, available, _ = await self._call(client, refund, policy, "settle", 0, 0)
+        return Bucket(allowed, available, policy)
 
-    async def _call(self, client: str, amount: float, policy: BucketPolicy, mode: str) -> Bucket:
+    async def _call(
+        self,
+        client: str,
+        amount: float,
+        policy: BucketPolicy,
+        mode: str,
+        returned: float,
+        spare: float,
+    ) -> tuple[bool, float, float]:
         async with self.guard.bounded():
-            allowed, available = await self._script(
+            allowed, available, taken = await self._script(
                 keys=[self.prefix + client],
-                args=[policy.maximum, policy.restore_rate, amount, mode],
+                args=[policy.maximum, policy.restore_rate, amount, mode, returned, spare],
             )
-        return Bucket(bool(allowed), float(available), policy)
+        return bool(allowed), float(available), float(taken)
 
 
 class InMemoryRateLimiter:
@@ -118,13 +144,21 @@ class InMemoryRateLimiter:
         self._buckets: dict[str, tuple[float, float, float]] = {}
 
     async def reserve(self, client: str, cost: float, policy: BucketPolicy) -> Bucket:
+        return (await self.lease(client, cost, policy, returned=0, spare=0))[0]
+
+    async def lease(
+        self, client: str, cost: float, policy: BucketPolicy, *, returned: float, spare: float
+    ) -> tuple[Bucket, float]:
+        """As `RedisRateLimiter.lease`."""
         now, available = self._refilled(client, policy)
+        available = max(0.0, min(policy.maximum, available + returned))
         amount = min(cost, policy.maximum)
-        allowed = amount <= available
+        allowed, taken = amount <= available, 0.0
         if allowed:
-            available -= amount
+            taken = min(available, amount + spare)
+            available -= taken
         self._store(client, available, now, policy)
-        return Bucket(allowed, available, policy)
+        return Bucket(allowed, available, policy), taken
 
     async def settle(self, client: str, refund: float, policy: BucketPolicy) -> Bucket:
         now, available = self._refilled(client, policy)

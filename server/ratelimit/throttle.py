@@ -3,7 +3,8 @@
 The requested cost is reserved before execution and `requested - actual` is given
 back after it, so a client pays for what was resolved; the refund is sent once the
 answer is out (a Starlette background task), which then reports the bucket as the
-refund leaves it, so a shared store costs one round trip of latency, not two. The
+refund leaves it, so a shared store costs one round trip of latency, not two;
+leased (server/ratelimit/leases.py), most reservations and refunds make none. The
 answer carries
 `extensions.cost` (GitHub's and Shopify's shape) and the `RateLimit-Limit`,
 `RateLimit-Remaining` and `RateLimit-Reset` headers; a refusal carries
