@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
+    ExecutionHooks,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -34,6 +35,7 @@ from graphql.validation import (
 )
 
 from schema.analysis import MAX_CACHED_DOCUMENTS, Document, DocumentCache, Refusal, RequestError
+from schema.cycles import drop_tracebacks, release_executor
 from schema.errors import (
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
@@ -66,6 +68,10 @@ class QueryTimeout(Exception):
         self.result = ExecutionResult(
             None, [GraphQLError(message, extensions={"code": QUERY_TIMEOUT})]
         )
+
+
+# No reference cycle outlives an operation (schema/cycles.py).
+_RELEASE = ExecutionHooks(async_work_finished=release_executor)
 
 
 def is_mutation(operation: OperationDefinitionNode) -> bool:
@@ -166,6 +172,7 @@ class Executor:
             hide_suggestions=self.hide_suggestions,
         )
         if isinstance(coerced, list):
+            drop_tracebacks(coerced)  # their frames hold the list: a cycle per request
             raise RequestError(BAD_USER_INPUT, coerced)
         # The values as sent: their paths are the client's names, not Python's.
         names = (d.variable.name.value for d in definitions)
@@ -206,8 +213,10 @@ class Executor:
             variable_values=dict(variables or {}),
             operation_name=operation_name,
             hide_suggestions=self.hide_suggestions,
+            hooks=_RELEASE,
         )
         if is_awaitable(result):
-            return await result  # type: ignore[no-any-return]
+            result = await result
         assert isinstance(result, ExecutionResult)
+        drop_tracebacks(result.errors or (), expected_only=True)
         return result
