@@ -53,8 +53,11 @@ class Database:
     @property
     def settings(self) -> Settings:
         # Factories write behind the API's back (nothing is announced), so the
-        # suite runs uncached; the result-cache tests turn it on themselves.
-        return Settings.from_env({"DATABASE_URL": self.url, "CACHE_ENABLED": "false"})
+        # suite runs uncached; the result-cache tests turn it on themselves. GC tuning's
+        # full collection per app started would add minutes: test_gc_tuning.py has it on.
+        return Settings.from_env(
+            {"DATABASE_URL": self.url, "CACHE_ENABLED": "false", "GC_TUNING": "false"}
+        )
 
     async def truncate(self) -> None:
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]

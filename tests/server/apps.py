@@ -16,7 +16,11 @@ from tests.conftest import Api, Database
 @contextlib.asynccontextmanager
 async def serve(db: Database, **env: str) -> AsyncIterator[Api]:
     """The real app over `db` with environment `env` added, through ASGI, lifespan entered."""
-    app = create_app(Settings.from_env({"DATABASE_URL": db.url, "CACHE_ENABLED": "false", **env}))
+    app = create_app(
+        Settings.from_env(
+            {"DATABASE_URL": db.url, "CACHE_ENABLED": "false", "GC_TUNING": "false", **env}
+        )
+    )
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
