@@ -5,7 +5,8 @@ dashboard of an admin (50 newest orders, ~27 KB) for `--seconds` (default 300), 
 alternating segments of `--segment` seconds at `--connections` connections each: cached
 hits, then uncached requests (`Cache-Control: no-cache`: executed afresh every time).
 RSS (/proc VmRSS) is sampled every `--sample` seconds; the report gives RSS at the start
-and end of the load, its peak (VmHWM) and its slope (least squares, MB per minute), the
+and end of the load, its peak (VmHWM) and its slope (least squares, MB per minute: over
+the whole load, and after the first minute, once caches and pools have grown), the
 p50/p99 latency of each kind (medians over its segments, and the worst p99).
 
 Each mode is a server of its own, one after the other: `default` (GC_TUNING=false:
@@ -116,8 +117,9 @@ class Soak:
         segments = self.of(kind)
         return sum(s.requests for s in segments) / sum(s.seconds for s in segments)
 
-    def slope_mb_per_minute(self) -> float:
-        times, sizes = zip(*self.rss_mb, strict=True)
+    def slope_mb_per_minute(self, after: float = 0.0) -> float:
+        """Least-squares slope of RSS over the samples from `after` seconds on."""
+        times, sizes = zip(*((t, mb) for t, mb in self.rss_mb if t >= after), strict=True)
         return statistics.linear_regression(times, sizes).slope * 60
 
 
@@ -254,14 +256,18 @@ def report(soaks: list[Soak], *, seconds: int, connections: int, client: str) ->
                 f" | {s.p99(kind) / s.p50(kind):.1f} | {s.worst_p99(kind):.2f} |"
             )
     print(
-        "\n| mode | RSS start MB | RSS end MB | slope MB/min | peak RSS MB |"
-        "\n| --- | --- | --- | --- | --- |"
+        "\n| mode | RSS start MB | RSS end MB | slope MB/min | from 60 s | peak RSS MB |"
+        "\n| --- | --- | --- | --- | --- | --- |"
     )
     for s in soaks:
         print(
             f"| {s.mode} | {s.rss_mb[0][1]:.1f} | {s.rss_mb[-1][1]:.1f}"
-            f" | {s.slope_mb_per_minute():+.2f} | {s.peak_mb:.1f} |"
+            f" | {s.slope_mb_per_minute():+.2f} | {s.slope_mb_per_minute(after=60):+.2f}"
+            f" | {s.peak_mb:.1f} |"
         )
+    for s in soaks:
+        samples = " ".join(f"{mb:.0f}" for _, mb in s.rss_mb)
+        print(f"\nRSS MB of `{s.mode}`, one sample per interval: {samples}")
 
 
 async def mint_token(database_url: str) -> str:
