@@ -42,7 +42,7 @@ LOG_FORMATS = ("text", "json")
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
 
 _T = TypeVar("_T")
-# Chosen from bench/soak.py (README: "The garbage collector").
+# Chosen from bench/gc_pauses.py (README: "The garbage collector").
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
