@@ -1,7 +1,7 @@
 """What graphql-core leaves for the cyclic garbage collector after an operation, released.
 
 graphql-core 3.3 builds reference cycles on every execution, found with
-`gc.DEBUG_SAVEALL` (tests/server/test_gc_cycles.py keeps them out):
+`gc.DEBUG_SAVEALL` (tests/server/test_reference_cycles.py keeps them out):
 
 - its executor holds `async_helpers`, bound methods of itself, so the executor, the
   context, the loaders and every record the operation read waited for the collector;

@@ -6,7 +6,8 @@ the schema, the engine, the caches): on a cached hit those pauses made p99 86
 times p50. After startup, `tuned_gc` runs one full collection and moves every
 object still alive into the permanent generation (`gc.freeze`), which collections
 never walk; and it raises the thresholds (GC_THRESHOLDS), so the youngest
-generation is collected after thousands of net allocations instead of 700.
+generation is collected after tens of thousands of net allocations instead of 700
+(bench/gc_pauses.py measured the choice).
 
 Requests leave no reference cycles behind (tests/server/test_reference_cycles.py),
 so what a request allocates is freed by reference counting and never reaches a
