@@ -3,8 +3,9 @@ counting, and the cyclic collector finds nothing of it.
 
 Each kind of request is sent K times, after a warm-up, straight through the app's ASGI
 interface (an HTTP client such as httpx builds cycles of its own), with the collector
-disabled, with the result cache and rate limits in process and then in Redis; `gc.collect()` then says how many objects only the collector could free. The
-bound is zero. A failure lists the types left in cycles (gc.DEBUG_SAVEALL);
+disabled, the result cache and rate limits in process and then in Redis;
+`gc.collect()` then says how many objects only the collector could free. The bound
+is zero. A failure lists the types left in cycles (gc.DEBUG_SAVEALL);
 `bench/gc_cycles.py` finds the cycle itself. Found and broken this way: the loaders'
 batch closures over the Loaders (loaders/container.py), graphql-core's executor and
 error tracebacks (schema/cycles.py).
