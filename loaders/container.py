@@ -94,6 +94,9 @@ class Loaders:
         bound = partial(batch, sessionmaker=self.sessionmaker, dialect=self.dialect)
         loader = name  # the property's: what metrics and traces call this loader
         observer = self.observer
+        # The set, not `self`: the loader is held by `self`, and a closure over `self`
+        # would make a cycle that keeps every record of the request for the collector.
+        loaded_tags = self.tags
 
         async def load_and_tag(keys: list[K]) -> list[V]:
             # A batch runs in a task of its own (aiodataloader), so the name set
@@ -107,7 +110,7 @@ class Loaders:
                         values = await bound(keys)
             finally:
                 reset(token)
-            self.tags.update(tag_rule(keys, values))
+            loaded_tags.update(tag_rule(keys, values))
             return values
 
         return IsolatedDataLoader(load_and_tag)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from graphql import (
+    ExecutionHooks,
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
@@ -42,6 +43,7 @@ from graphql.validation import (
 
 from schema.analysis import MAX_CACHED_DOCUMENTS, Document, DocumentCache, Refusal, RequestError
 from schema.compiled import CompiledQueries, compare
+from schema.cycles import FINISHED, drop_tracebacks, release_executor
 from schema.errors import (
     BAD_USER_INPUT,
     GRAPHQL_PARSE_FAILED,
@@ -78,6 +80,10 @@ class QueryTimeout(Exception):
         self.result = ExecutionResult(
             None, [GraphQLError(message, extensions={"code": QUERY_TIMEOUT})]
         )
+
+
+# No reference cycle outlives an operation (schema/cycles.py).
+_RELEASE = ExecutionHooks(async_work_finished=release_executor)
 
 
 def is_mutation(operation: OperationDefinitionNode) -> bool:
@@ -192,6 +198,7 @@ class Executor:
             hide_suggestions=self.hide_suggestions,
         )
         if isinstance(coerced, list):
+            drop_tracebacks(coerced)  # their frames hold the list: a cycle per request
             raise RequestError(BAD_USER_INPUT, coerced)
         # The values as sent: their paths are the client's names, not Python's.
         names = (d.variable.name.value for d in definitions)
@@ -238,7 +245,12 @@ class Executor:
         )
         if isinstance(core, list):
             return ExecutionResult(None, errors=core)
-        result = await self.compiled.execute(document, core.operation, core)
+        try:
+            result = await self.compiled.execute(document, core.operation, core)
+        finally:
+            core.async_helpers = FINISHED  # its bound methods: a cycle (schema/cycles.py)
+        if result is not None:
+            drop_tracebacks(result.errors or (), expected_only=True)
         if result is None:  # not compiled, or an error answer graphql-core must give
             if self.fresh_context is not None and self.compiled.compiled(document, core.operation):
                 # As if alone: graphql-core's error answers depend on what its loaders
@@ -283,8 +295,10 @@ class Executor:
             variable_values=dict(variables or {}),
             operation_name=operation_name,
             hide_suggestions=self.hide_suggestions,
+            hooks=_RELEASE,
         )
         if is_awaitable(result):
-            return await result  # type: ignore[no-any-return]
+            result = await result
         assert isinstance(result, ExecutionResult)
+        drop_tracebacks(result.errors or (), expected_only=True)
         return result

@@ -22,6 +22,7 @@ from server.http.metrics_endpoint import HttpMetricsMiddleware, metrics_page
 from server.http.probes import ProbesMiddleware
 from server.http.request_id import RequestIdMiddleware
 from server.http.view import DRY_RUN_HEADER, graphql_endpoint
+from server.lifecycle.gc_tuning import gc_tuned
 from server.lifecycle.readiness import Readiness
 from server.lifecycle.shutdown import Shutdown
 from server.observability.log_config import configure_from
@@ -58,9 +59,12 @@ def create_app(
                 app.state.services = services  # read through services_of(request), nowhere else
                 try:
                     with (
-                        shutdown.handling_signals(grace=settings.shutdown_grace_seconds)
-                        if handle_signals
-                        else contextlib.nullcontext()
+                        (
+                            shutdown.handling_signals(grace=settings.shutdown_grace_seconds)
+                            if handle_signals
+                            else contextlib.nullcontext()
+                        ),
+                        gc_tuned(settings),
                     ):
                         yield
                 finally:

@@ -100,6 +100,16 @@ def _networks(name: str, raw: str) -> tuple[Network, ...]:
         ) from None
 
 
+def _thresholds(name: str, raw: str) -> tuple[int, int, int]:
+    try:
+        gen0, gen1, gen2 = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be three whole numbers gen0,gen1,gen2, got {raw!r}"
+        ) from None
+    return gen0, gen1, gen2
+
+
 def _items(_name: str, raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
@@ -125,10 +135,17 @@ NUMBER = Reader(_number, "number")
 FLAG = Reader(_flag, "boolean")
 NETWORKS = Reader(_networks, "comma-separated IP addresses or networks")
 ORIGINS = Reader(_items, "comma-separated origins")
+THRESHOLDS = Reader(_thresholds, "three whole numbers `gen0,gen1,gen2`")
 
 # Written as "not below" so that `nan` passes, as it always has.
 POSITIVE = Bound(lambda value: not value <= 0, "greater than 0", "> 0")
 NON_NEGATIVE = Bound(lambda value: not value < 0, "0 or more", "≥ 0")
+# gen0 at 0 would turn the collector off: GC_TUNING=false is the way to leave it alone.
+GC_THRESHOLD_RANGE = Bound(
+    lambda value: value[0] > 0 and min(value) >= 0,
+    "gen0 above 0, gen1 and gen2 0 or more",
+    "(gen0 > 0)",
+)
 PORT_RANGE = Bound(lambda value: 0 <= value <= 65535, "between 0 and 65535", "from 0 to 65535")
 
 

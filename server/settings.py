@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 from server.http.client_id import Network
 from server.setting_fields import (
     FLAG,
+    GC_THRESHOLD_RANGE,
     NETWORKS,
     NON_NEGATIVE,
     NUMBER,
     ORIGINS,
     PORT_RANGE,
     POSITIVE,
+    THRESHOLDS,
     WHOLE,
     Variable,
     between,
@@ -41,6 +43,8 @@ GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")  # schema.executor.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
 
 _T = TypeVar("_T")
+# Chosen from bench/gc_pauses.py (README: "The garbage collector").
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def normalize_database_url(url: str) -> str:
@@ -207,6 +211,25 @@ class Settings:
         WHOLE,
         "then, how long requests in flight may take to finish before they are cancelled",
         bound=NON_NEGATIVE,
+    )
+    # The garbage collector (server/lifecycle/gc_tuning.py).
+    gc_tuning: bool = setting(
+        "GC_TUNING",
+        True,
+        FLAG,
+        "after startup, each worker collects once and freezes every object then alive"
+        " (`gc.freeze`: later collections never walk them) and sets `GC_THRESHOLDS`;"
+        " `false` leaves Python's collector as it is",
+    )
+    gc_thresholds: tuple[int, int, int] = setting(
+        "GC_THRESHOLDS",
+        GC_THRESHOLDS,
+        THRESHOLDS,
+        "the collector's thresholds (`gc.set_threshold`) with `GC_TUNING`: net allocations"
+        " before the youngest generation is collected, then collections of each generation"
+        " before the next one's (Python's own: `700,10,10`)",
+        bound=GC_THRESHOLD_RANGE,
+        shown_default="`" + ",".join(map(str, GC_THRESHOLDS)) + "`",
     )
     # Redis.
     redis_url: str | None = setting(

@@ -54,10 +54,16 @@ class Database:
     @property
     def settings(self) -> Settings:
         # Factories write behind the API's back (nothing is announced), so the
-        # suite runs uncached; the result-cache tests turn it on themselves.
+        # suite runs uncached; the result-cache tests turn it on themselves. GC tuning's
+        # full collection per app started would add minutes: test_gc_tuning.py has it on.
         # Every query runs on both executors, compared (`no_execution_mismatch`).
         return Settings.from_env(
-            {"DATABASE_URL": self.url, "CACHE_ENABLED": "false", "GRAPHQL_EXECUTION": "compare"}
+            {
+                "DATABASE_URL": self.url,
+                "CACHE_ENABLED": "false",
+                "GC_TUNING": "false",
+                "GRAPHQL_EXECUTION": "compare",
+            }
         )
 
     async def truncate(self) -> None:

@@ -41,7 +41,11 @@ async def store_env(store: str) -> AsyncIterator[dict[str, str]]:
 @contextlib.asynccontextmanager
 async def app_api(db: Database, env: dict[str, str]) -> AsyncIterator[Api]:
     """The app over `db` with `env` settings, through ASGI with its lifespan."""
-    app = create_app(Settings.from_env({"DATABASE_URL": db.url, "CACHE_ENABLED": "false", **env}))
+    app = create_app(
+        Settings.from_env(
+            {"DATABASE_URL": db.url, "CACHE_ENABLED": "false", "GC_TUNING": "false", **env}
+        )
+    )
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

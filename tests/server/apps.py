@@ -17,7 +17,12 @@ from tests.conftest import Api, Database
 async def serve(db: Database, **env: str) -> AsyncIterator[Api]:
     """The real app over `db` with environment `env` added, through ASGI, lifespan entered."""
     # Queries compared on both executors, as for `api` (tests/conftest.py).
-    base = {"DATABASE_URL": db.url, "CACHE_ENABLED": "false", "GRAPHQL_EXECUTION": "compare"}
+    base = {
+        "DATABASE_URL": db.url,
+        "CACHE_ENABLED": "false",
+        "GC_TUNING": "false",
+        "GRAPHQL_EXECUTION": "compare",
+    }
     app = create_app(Settings.from_env({**base, **env}))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
