@@ -34,11 +34,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import time
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -66,13 +67,18 @@ class InvalidationListener:
         self._apply = apply
         self._reset = reset
         self._clock = clock
-        # Its own client: a subscribed connection serves nothing else, and never
-        # reconnects behind our back (a silent resubscription would hide a gap).
-        self._redis = Redis.from_url(
+        self.client_name = f"storefront-near-{os.getpid()}-{secrets.token_hex(3)}"
+        """The name of its connection in Redis's CLIENT LIST."""
+        # A bare connection, not redis-py's PubSub: that one, on an error, first
+        # reconnects and resubscribes, and only then raises: a gap in which a
+        # lost connection still looked live. RESP2 frames: [kind, channel, data].
+        self._pool = ConnectionPool.from_url(
             redis_url,
+            protocol=2,
             socket_connect_timeout=heartbeat,
             socket_timeout=heartbeat,
             retry=Retry(NoBackoff(), 0),
+            client_name=self.client_name,
         )
         self._live_until = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -95,15 +101,15 @@ class InvalidationListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._redis.aclose()
+        await self._pool.disconnect()
 
     async def _run(self) -> None:
         backoff = FIRST_BACKOFF
         while True:
-            pubsub = self._redis.pubsub()
+            connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
             before = self.connections
             try:
-                await self._listen(pubsub)
+                await self._listen(connection)
             except Exception as failure:  # whatever it was: resubscribe
                 if self.connections > before:  # it had been up: say so once, retry soon
                     backoff = FIRST_BACKOFF
@@ -115,13 +121,14 @@ class InvalidationListener:
             finally:
                 self._down()
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await connection.disconnect()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.heartbeat)
 
-    async def _listen(self, pubsub: PubSub) -> None:
+    async def _listen(self, connection: AbstractConnection) -> None:
         subscribed_at = self._clock()
-        await pubsub.subscribe(self.channel)
+        await connection.connect()  # type: ignore[no-untyped-call]
+        await connection.send_command("SUBSCRIBE", self.channel)
         pinged: tuple[str, float] | None = None
         next_ping = subscribed_at + self.heartbeat
         count = 0
@@ -133,22 +140,25 @@ class InvalidationListener:
                 count += 1
                 pinged = (str(count), now)
                 next_ping = now + self.heartbeat
-                await pubsub.ping(pinged[0])
+                await connection.send_command("PING", pinged[0])
             wait = (pinged[1] + self.heartbeat if pinged else next_ping) - self._clock()
-            message = await pubsub.get_message(timeout=max(0.0, wait))
-            if message is None:
+            # A given timeout returns None when it passes; EOF raises at once.
+            frame = await connection.read_response(
+                timeout=max(0.0, wait), disconnect_on_error=False
+            )
+            if frame is None:
                 continue
-            kind = message["type"]
-            if kind == "message":
-                self._apply(message["data"])
-            elif kind == "subscribe":
+            kind = frame[0]
+            if kind == b"message":
+                self._apply(frame[2])
+            elif kind == b"subscribe":
                 # What was published before this point is lost: start empty.
                 self._reset()
                 self._live_until = subscribed_at + 2 * self.heartbeat
                 self.connections += 1
                 if self.connections > 1:
                     logger.info("cache invalidations: subscribed again; near cache back on")
-            elif kind == "pong" and pinged is not None and message["data"] == pinged[0].encode():
+            elif kind == b"pong" and pinged is not None and frame[1] == pinged[0].encode():
                 self._live_until = pinged[1] + 2 * self.heartbeat
                 pinged = None
 

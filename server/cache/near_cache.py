@@ -87,7 +87,8 @@ class NearCache:
             self._drop(key)
             return None
         self._entries.move_to_end(key)
-        if entry.decoder is not decode and entry.decoded is not ABSENT:
+        # `!=`, not `is not`: each `Class.decode` access makes a new bound method.
+        if entry.decoder != decode and entry.decoded is not ABSENT:
             if entry.raw is None:
                 return None  # decoded by another decoder: not of our type
             # Decoded once, on the first hit; the stored bytes are let go.
