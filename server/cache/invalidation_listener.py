@@ -82,6 +82,7 @@ class InvalidationListener:
         )
         self._live_until = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.connections = 0
         """Subscriptions made so far (the first, then one per reconnection)."""
 
@@ -96,16 +97,19 @@ class InvalidationListener:
 
     async def close(self) -> None:
         self._live_until = 0.0
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._closing = True
+        task = self._task
+        while task is not None and not task.done():
+            # A cancellation that lands as a read's own timeout expires is swallowed
+            # by it (the read returns None): cancel until the task has ended.
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        self._task = None
         await self._pool.disconnect()
 
     async def _run(self) -> None:
         backoff = FIRST_BACKOFF
-        while True:
+        while not self._closing:
             connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
             before = self.connections
             try:
@@ -132,7 +136,7 @@ class InvalidationListener:
         pinged: tuple[str, float] | None = None
         next_ping = subscribed_at + self.heartbeat
         count = 0
-        while True:
+        while not self._closing:
             now = self._clock()
             if pinged is not None and now - pinged[1] > self.heartbeat:
                 raise TimeoutError(f"no answer to a PING within {self.heartbeat:g} s")
