@@ -95,6 +95,11 @@ class NearCache:
             entry.decoded, entry.decoder, entry.raw = decode(entry.raw), decode, None
         return entry.decoded  # type: ignore[no-any-return]
 
+    def expiry(self, key: str) -> float | None:
+        """When the entry of `key` expires; None when there is none."""
+        entry = self._entries.get(key)
+        return None if entry is None else entry.expires_at
+
     def put(
         self,
         key: str,

@@ -112,7 +112,12 @@ class NearCacheStore:
         stored = await self.inner.read(missing)
         wall, now = time.time(), near.clock()
         decoded: dict[str, T | None] = {}
-        latest: float | None = None
+        found_near = [
+            near.expiry(key)
+            for key, value in zip(keys, values, strict=True)
+            if value is not None and value is not ABSENT
+        ]
+        latest = max((e for e in found_near if e is not None), default=None)
         for key, entry in zip(missing, stored, strict=True):
             if entry is None:
                 decoded[key] = None

@@ -168,6 +168,20 @@ async def test_the_absent_alternative_of_a_found_key_needs_no_read(
     assert reads.count == 1 + 2
 
 
+async def test_the_public_key_next_to_a_viewers_entry_kept_near_is_read_once(
+    client: Redis, namespace: str
+) -> None:
+    """A private answer: the lookup asks for the public key first, which is never there."""
+    async with near_store(client, namespace) as store:
+        await _put(store, "viewer", b"v", "Order:1")  # kept near as it is stored
+        reads = Reads(store)
+
+        for _ in range(3):
+            assert await store.get_decoded(["public", "viewer"], _same) == [None, b"v"]
+
+    assert reads.count == 1
+
+
 async def test_without_a_live_subscription_every_read_goes_to_redis(
     client: Redis, namespace: str
 ) -> None:
