@@ -47,6 +47,7 @@ from redis.exceptions import RedisError
 logger = logging.getLogger("storefront.cache")
 
 FIRST_BACKOFF = 0.05
+MIN_WAIT = 0.01
 
 
 class InvalidationListener:
@@ -138,19 +139,20 @@ class InvalidationListener:
         count = 0
         while not self._closing:
             now = self._clock()
-            if pinged is not None and now - pinged[1] > self.heartbeat:
-                raise TimeoutError(f"no answer to a PING within {self.heartbeat:g} s")
             if pinged is None and now >= next_ping:
                 count += 1
                 pinged = (str(count), now)
                 next_ping = now + self.heartbeat
                 await connection.send_command("PING", pinged[0])
             wait = (pinged[1] + self.heartbeat if pinged else next_ping) - self._clock()
-            # A given timeout returns None when it passes; EOF raises at once.
+            # A given timeout returns None when it passes; EOF raises at once. Never
+            # less than MIN_WAIT: after a stalled event loop, read what arrived first.
             frame = await connection.read_response(
-                timeout=max(0.0, wait), disconnect_on_error=False
+                timeout=max(MIN_WAIT, wait), disconnect_on_error=False
             )
             if frame is None:
+                if pinged is not None and self._clock() - pinged[1] > self.heartbeat:
+                    raise TimeoutError(f"no answer to a PING within {self.heartbeat:g} s")
                 continue
             kind = frame[0]
             if kind == b"message":
