@@ -34,7 +34,6 @@ from schema.limits import DocumentLimits
 from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
-from server.cache.store_redis import RedisCacheStore
 from server.database import create_engine, create_sessionmaker
 from server.observability.batch_observers import combine
 from server.observability.metric_observers import (
@@ -126,13 +125,13 @@ async def open_services(
             entity_counter=None if metrics is None else EntityCacheCounter(metrics),
         )
         if caches is not None:
+            caches.start()
             # Every committed write drops what it changed, before its answer is sent.
             change_feed.subscribe(caches.responses.invalidate)
         redis = create_redis(settings)
         throttle = _throttle(settings, redis)
         if tracing is not None:
-            cache_store = None if caches is None else caches.store
-            cache_redis = cache_store.redis if isinstance(cache_store, RedisCacheStore) else None
+            cache_redis = None if caches is None else caches.redis
             tracing.instrument(engine=engine, redis=(redis, cache_redis))
         services = Services(
             settings=settings,

@@ -460,6 +460,22 @@ class Settings:
         "bytes the in-process cache may hold (an LRU; without `REDIS_URL` only)",
         bound=POSITIVE,
     )
+    cache_near_bytes: int = setting(
+        "CACHE_NEAR_BYTES",
+        32 * 1024 * 1024,
+        WHOLE,
+        "bytes of cached answers each process keeps in its own memory in front of Redis"
+        ' (the near cache, an LRU; with `REDIS_URL` only; `0`: off; see "Near cache")',
+        bound=NON_NEGATIVE,
+    )
+    cache_near_heartbeat_ms: int = setting(
+        "CACHE_NEAR_HEARTBEAT_MS",
+        1000,
+        WHOLE,
+        "how often each process proves its invalidation subscription alive; the near cache"
+        " is bypassed when no proof is younger than twice this",
+        bound=POSITIVE,
+    )
     cache_redis_timeout_ms: int = setting(
         "CACHE_REDIS_TIMEOUT_MS",
         50,

@@ -1,7 +1,8 @@
 """The result caches of one process, built from settings in the lifespan.
 
 With REDIS_URL the store is Redis (shared by every worker and instance, so an
-invalidation in one reaches all); without it, an LRU in this process. The
+invalidation in one reaches all), with a near cache in front of it in each
+process unless CACHE_NEAR_BYTES is 0; without it, an LRU in this process. The
 response cache subscribes to the change feed: every committed write drops what
 it changed, responses and entities alike, before its answer is sent. With
 compression on, answers are stored compressed in each coding as well.
@@ -13,6 +14,7 @@ cannot be detected; the startup line says what this process decided.
 
 Example:
     caches = create_caches(settings, schema)
+    caches.start()  # in the running loop: the near cache's subscription
     unsubscribe = change_feed.subscribe(caches.responses.invalidate)
     ...
     await caches.close()
@@ -25,11 +27,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from graphql import GraphQLSchema
+from redis.asyncio import Redis
 
 from schema.cache_policy import CachePolicies
 from server.cache.entity_cache import LookupCounter, StoreEntityCache
+from server.cache.near_cache import NearCache
 from server.cache.response_cache import ResponseCache
 from server.cache.store_memory import InMemoryCacheStore
+from server.cache.store_near import NearCacheStore
 from server.cache.store_redis import RedisCacheStore
 from server.http.codecs import configured_codecs
 from server.http.open_streams import open_streams
@@ -43,12 +48,25 @@ logger = logging.getLogger("storefront.cache")
 TOMBSTONE_MARGIN = 60.0
 
 
+Store = InMemoryCacheStore | RedisCacheStore | NearCacheStore
+
+
 @dataclass(slots=True)
 class Caches:
-    store: InMemoryCacheStore | RedisCacheStore
+    store: Store
     responses: ResponseCache
     policies: CachePolicies
     entities: StoreEntityCache | None
+
+    @property
+    def redis(self) -> Redis | None:
+        """The store's Redis client; None for the in-process store."""
+        return None if isinstance(self.store, InMemoryCacheStore) else self.store.redis
+
+    def start(self) -> None:
+        """Starts what runs in the background (the near cache's subscription)."""
+        if isinstance(self.store, NearCacheStore):
+            self.store.start()
 
     async def close(self) -> None:
         await self.responses.close()
@@ -76,7 +94,7 @@ def create_caches(
         return None
     execution = settings.execution_timeout_ms / 1000
     tombstone_ttl = max(settings.cache_entity_ttl, execution) + TOMBSTONE_MARGIN
-    store: InMemoryCacheStore | RedisCacheStore
+    store: Store
     if settings.redis_url:
         timeout = settings.cache_redis_timeout_ms / 1000
         store = RedisCacheStore(
@@ -85,7 +103,18 @@ def create_caches(
             tombstone_ttl=tombstone_ttl,
             owns_client=True,
         )
-        logger.info("result and entity caches in Redis, shared by every worker and instance")
+        near = ""
+        if settings.cache_near_bytes > 0:
+            store = NearCacheStore(
+                store,
+                NearCache(max_bytes=settings.cache_near_bytes),
+                redis_url=settings.redis_url,
+                heartbeat=settings.cache_near_heartbeat_ms / 1000,
+            )
+            near = f", with a near cache of {settings.cache_near_bytes} bytes in this process"
+        logger.info(
+            "result and entity caches in Redis, shared by every worker and instance%s", near
+        )
     else:
         store = InMemoryCacheStore(
             max_bytes=settings.cache_memory_bytes, tombstone_ttl=tombstone_ttl

@@ -24,9 +24,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class CacheUnavailable(Exception):
@@ -60,6 +62,13 @@ class ResultCache(Protocol):
 
     async def get(self, keys: Sequence[str]) -> list[bytes | None]:
         """The responses stored under `keys`."""
+        ...
+
+    async def get_decoded(
+        self, keys: Sequence[str], decode: Callable[[bytes], T]
+    ) -> list[T | None]:
+        """The responses stored under `keys`, each as `decode` makes it; a store may
+        keep what `decode` returned and give it again (so it must not be mutated)."""
         ...
 
     async def snapshot(self) -> Snapshot:

@@ -2,7 +2,8 @@
 
 A lookup reads the public key of a response (server/cache/cached_response.py) and
 the viewer's together, and prefers the public one; a hit is the stored bytes:
-nothing is executed or serialized again. A miss runs once however many
+nothing is executed or serialized again (nor decoded, when the store keeps what
+it decoded: the near cache of server/cache/store_near.py). A miss runs once however many
 identical requests arrive together (in process, and across processes through a
 short lock in the store); the others wait for it, bounded by `lock_wait`, then
 run themselves. Past its max-age an entry is served stale
@@ -81,13 +82,12 @@ class ResponseCache:
         if read and scope is not None:
             keys.append(key.scoped(scope))
         try:
-            raws = await self.store.get(keys) if keys else []
+            entries = await self.store.get_decoded(keys, CachedResponse.decode) if keys else []
             fallback = None
             now = self.clock()
-            for raw in raws:
-                if raw is None:
+            for entry in entries:
+                if entry is None:
                     continue
-                entry = CachedResponse.decode(raw)
                 age = entry.age(now)
                 if age < entry.max_age:
                     return Lookup(CacheState.HIT, usable=entry)
@@ -276,11 +276,9 @@ class ResponseCache:
             await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 0.1)
             try:
-                (raw,) = await self.store.get([storage_key])
+                (entry,) = await self.store.get_decoded([storage_key], CachedResponse.decode)
             except CacheUnavailable:
                 return None
-            if raw is not None:
-                entry = CachedResponse.decode(raw)
-                if entry.age(self.clock()) < entry.max_age:
-                    return entry
+            if entry is not None and entry.age(self.clock()) < entry.max_age:
+                return entry
         return None

@@ -16,8 +16,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from server.cache.protocol import ALL_TYPES, Snapshot, type_of_tag
+
+T = TypeVar("T")
 
 ENTRY_OVERHEAD = 200
 """Bytes an entry costs beyond its key, value and tags (objects, index slots)."""
@@ -99,6 +102,11 @@ class InMemoryCacheStore:
     async def get(self, keys: Sequence[str]) -> list[bytes | None]:
         entries = [self._read(key) for key in keys]
         return [None if e is None else e.value for e in entries]
+
+    async def get_decoded(
+        self, keys: Sequence[str], decode: Callable[[bytes], T]
+    ) -> list[T | None]:
+        return [None if value is None else decode(value) for value in await self.get(keys)]
 
     async def put(
         self, key: str, value: bytes, *, tags: Collection[str], ttl: float, since: Snapshot

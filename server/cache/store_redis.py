@@ -2,7 +2,7 @@
 
 Layout (every key under `sf:v1:cache:`, every key with a TTL):
 
-    r:<key>     string, a response: header line (generations) + value; TTL of the entry.
+    r:<key>     string, a response: header line (generations, expiry) + value; TTL of the entry.
                 The value is server/cache/cached_response.py `CachedResponse.encode`:
                 a JSON header line, the answer's bytes, then (compression on) its
                 prefix coded as an open zstd, br and gzip stream, back to back; the
@@ -24,6 +24,14 @@ type's generation instead. A response is stored by another script, which
 refuses it if one of its tags has a tombstone as new as the reader's snapshot.
 Nothing on the hot path scans keys.
 
+Both invalidation scripts also PUBLISH what they dropped on `channel`
+(`<namespace>:<db>:invalidated`: Redis delivers messages to every database's
+clients, so the database number keeps deployments sharing a server apart), as
+JSON `{"k": [response keys deleted], "t": [types whose generation moved]}`, in
+the same atomic step: the near caches of every process (server/cache/store_near.py)
+hear of every change to what they copied. The message also goes to this
+process's `on_invalidated` as the script returns, before the write is answered.
+
 Fail-open: every call goes through a `RedisGuard` (server/redis_guard.py): it
 is bounded by `timeout` (give the store a client from `bounded_client`), and a
 call that fails or is late raises CacheUnavailable; the guard's breaker keeps
@@ -36,9 +44,11 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio import Redis
@@ -47,6 +57,8 @@ from server.cache.protocol import ALL_TYPES, CacheUnavailable, Snapshot, type_of
 from server.redis_guard import RedisGuard
 
 logger = logging.getLogger("storefront.cache")
+
+T = TypeVar("T")
 
 NAMESPACE = "sf:v1:cache"
 META_TTL_MS = 7 * 24 * 3600 * 1000  # the clock and the generations
@@ -65,19 +77,22 @@ local function bump(key, names, ttl)
 end
 """
 
-# KEYS: generations. ARGV: its TTL (ms), then the types to bump.
+# KEYS: generations. ARGV: its TTL (ms), the channel, then the types to bump.
 _INVALIDATE_TYPES = (
     _BUMP
     + """
 local names = {}
-for i = 2, #ARGV do names[#names + 1] = ARGV[i] end
+for i = 3, #ARGV do names[#names + 1] = ARGV[i] end
 bump(KEYS[1], names, ARGV[1])
+local message = cjson.encode({k = {}, t = names})
+redis.call('PUBLISH', ARGV[2], message)
+return message
 """
 )
 
 # KEYS: clock, generations, then per tag: its sorted set, tombstone, entity.
-# ARGV: tombstone TTL (ms), most members to delete per tag, clock TTL (ms),
-# then the type of each tag. Lua numbers print as 1.7e+15: format them.
+# ARGV: tombstone TTL (ms), most members to delete per tag, clock TTL (ms), the
+# channel, then the type of each tag. Lua numbers print as 1.7e+15: format them.
 _INVALIDATE = (
     _BUMP
     + """
@@ -86,23 +101,26 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local clock = math.max((tonumber(redis.call('GET', KEYS[1])) or 0) + 1, now)
 local stamp = string.format('%.0f', clock)
 redis.call('SET', KEYS[1], stamp, 'PX', ARGV[3])
-local dropped = 0
+local dropped, bumped = {}, {}
 for i = 3, #KEYS, 3 do
   local members = KEYS[i]
   redis.call('SET', KEYS[i + 1], stamp, 'PX', ARGV[1])
   redis.call('DEL', KEYS[i + 2])
   if redis.call('ZCARD', members) > tonumber(ARGV[2]) then
-    bump(KEYS[2], {ARGV[3 + i / 3]}, ARGV[3])
+    bump(KEYS[2], {ARGV[4 + i / 3]}, ARGV[3])
+    bumped[#bumped + 1] = ARGV[4 + i / 3]
   else
     local keys = redis.call('ZRANGE', members, 0, -1)
     for j = 1, #keys, 500 do
       redis.call('DEL', unpack(keys, j, math.min(j + 499, #keys)))
+      for n = j, math.min(j + 499, #keys) do dropped[#dropped + 1] = keys[n] end
     end
-    dropped = dropped + #keys
   end
   redis.call('DEL', members)
 end
-return dropped
+local message = cjson.encode({k = dropped, t = bumped})
+redis.call('PUBLISH', ARGV[4], message)
+return message
 """
 )
 
@@ -167,6 +185,29 @@ def _current(header: Mapping[str, Any], generations: Mapping[str, int]) -> bool:
     return all(generations.get(t, 0) == g for t, g in recorded.items())
 
 
+def _channel(redis: Redis, namespace: str) -> str:
+    db = redis.connection_pool.connection_kwargs.get("db", 0)
+    return f"{namespace}:{db}:invalidated"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A response as read: its value, the types its tags belong to (ALL_TYPES
+    included), and when its key expires (epoch seconds; None if not recorded)."""
+
+    value: bytes
+    types: frozenset[str]
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invalidated:
+    """What one invalidation dropped: response keys, and types whose generation moved."""
+
+    keys: tuple[str, ...]
+    types: tuple[str, ...]
+
+
 class RedisCacheStore:
     """Implements server.cache.protocol.ResultCache in Redis (see the module docstring)."""
 
@@ -179,7 +220,10 @@ class RedisCacheStore:
         retry_after: float = 1.0,
         namespace: str = NAMESPACE,
         owns_client: bool = False,
+        on_invalidated: Callable[[bytes], None] | None = None,
     ) -> None:
+        """`on_invalidated` is given each invalidation message this store publishes
+        (see the module docstring), as soon as Redis has run it."""
         self.redis = redis
         self.tombstone_ttl = tombstone_ttl
         self.guard = RedisGuard(
@@ -191,6 +235,8 @@ class RedisCacheStore:
             fallback="bypassed, serving from the database",
         )
         self.prefix = namespace + ":"
+        self.channel = _channel(redis, namespace)
+        self.on_invalidated = on_invalidated
         self._owns_client = owns_client
         self._invalidate = redis.register_script(_INVALIDATE)
         self._invalidate_types = redis.register_script(_INVALIDATE_TYPES)
@@ -202,19 +248,44 @@ class RedisCacheStore:
     # Reads and writes
 
     async def get(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [None if s is None else s.value for s in await self.read(keys)]
+
+    async def get_decoded(
+        self, keys: Sequence[str], decode: Callable[[bytes], T]
+    ) -> list[T | None]:
+        return [None if s is None else decode(s.value) for s in await self.read(keys)]
+
+    async def read(self, keys: Sequence[str]) -> list[Stored | None]:
+        """The responses stored under `keys`, with what a near cache keeps of them."""
         names = [self.prefix + "r:" + key for key in keys] + [self.prefix + "gen"]
         async with self._bounded():
             found: list[Any] = await self.redis.mget(names)
         *raws, generations = found
         current = _generations(generations)
-        values: list[bytes | None] = []
+        values: list[Stored | None] = []
         for raw in raws:
             if raw is None:
                 values.append(None)
                 continue
             header, value = _unframe(raw)
-            values.append(value if _current(header, current) else None)
+            if _current(header, current):
+                values.append(Stored(value, frozenset(header["g"]), header.get("x")))
+            else:
+                values.append(None)
         return values
+
+    def invalidated(self, message: bytes) -> Invalidated:
+        """What an invalidation message of this store's `channel` dropped."""
+        body = orjson.loads(message)
+        # An empty Lua table encodes as {}, not [].
+        start = len(self.prefix) + len("r:")
+        keys = tuple(name[start:] for name in body.get("k") or ())
+        return Invalidated(keys, tuple(body.get("t") or ()))
+
+    @property
+    def pending(self) -> bool:
+        """Whether an invalidation is waiting for Redis to take it."""
+        return bool(self._pending or self._pending_types)
 
     async def snapshot(self) -> Snapshot:
         async with self._bounded(), self.redis.pipeline(transaction=False) as pipe:
@@ -229,7 +300,7 @@ class RedisCacheStore:
         keys = [self.prefix + "r:" + key]
         for tag in tags:
             keys += [self.prefix + "t:" + tag, self.prefix + "tv:" + tag]
-        header = {"g": self._recorded(tags, since)}
+        header = {"g": self._recorded(tags, since), "x": time.time() + ttl}
         async with self._bounded():
             stored = await self._put(
                 keys=keys,
@@ -299,8 +370,11 @@ class RedisCacheStore:
     async def _flush_pending(self) -> None:
         if self._pending_types:
             names = sorted(self._pending_types)
-            await self._invalidate_types(keys=[self.prefix + "gen"], args=[META_TTL_MS, *names])
+            message = await self._invalidate_types(
+                keys=[self.prefix + "gen"], args=[META_TTL_MS, self.channel, *names]
+            )
             self._pending_types.difference_update(names)
+            self._announce(message)
         if self._pending:
             tags = sorted(self._pending)
             keys = [self.prefix + "clock", self.prefix + "gen"]
@@ -310,16 +384,22 @@ class RedisCacheStore:
                     self.prefix + "tv:" + tag,
                     self.prefix + "e:" + tag,
                 ]
-            await self._invalidate(
+            message = await self._invalidate(
                 keys=keys,
                 args=[
                     int(self.tombstone_ttl * 1000),
                     MAX_TAG_MEMBERS,
                     META_TTL_MS,
+                    self.channel,
                     *(type_of_tag(t) for t in tags),
                 ],
             )
             self._pending.difference_update(tags)
+            self._announce(message)
+
+    def _announce(self, message: bytes) -> None:
+        if self.on_invalidated is not None:
+            self.on_invalidated(message)
 
     # Locks
 

@@ -10,6 +10,7 @@ from graphql import GraphQLSchema
 from schema import create_schema
 from server.cache.caches import create_caches
 from server.cache.store_memory import InMemoryCacheStore
+from server.cache.store_near import NearCacheStore
 from server.cache.store_redis import RedisCacheStore
 from server.settings import Settings, SettingsError, announce_workers
 
@@ -57,10 +58,21 @@ async def test_sibling_workers_with_redis_share_it(
     caches = create_caches(Settings.from_env(env), schema)
 
     assert caches is not None
-    assert isinstance(caches.store, RedisCacheStore)
+    assert isinstance(caches.store, NearCacheStore)
+    assert isinstance(caches.store.inner, RedisCacheStore)
     await caches.close()  # nothing was connected: building a client does not dial
     [line] = _caches_logged(caplog)
     assert "in Redis, shared by every worker and instance" in line
+    assert "with a near cache of 33554432 bytes in this process" in line
+
+
+async def test_near_cache_bytes_zero_leaves_the_redis_store_alone(schema: GraphQLSchema) -> None:
+    env = {"REDIS_URL": "redis://127.0.0.1:6379/15", "CACHE_NEAR_BYTES": "0"}
+    caches = create_caches(Settings.from_env(env), schema)
+
+    assert caches is not None
+    assert isinstance(caches.store, RedisCacheStore)
+    await caches.close()
 
 
 def test_cache_enabled_false_wins(schema: GraphQLSchema) -> None:
