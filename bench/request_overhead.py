@@ -396,6 +396,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--dump", default=None, help="directory to write <workload>.prof into")
     parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
     parser.add_argument("--runs", type=int, default=3, help="interleaved wrk runs")
     parser.add_argument("--connections", type=int, default=16)
@@ -404,6 +405,11 @@ def main() -> None:
     if args.mode in ("inprocess", "both"):
         results = asyncio.run(measure_inprocess(args.database_url, args.redis_url, names, args))
         print_inprocess(results, args.requests, args.top)
+        if args.dump:
+            os.makedirs(args.dump, exist_ok=True)
+            for name, figures in results.items():
+                assert figures.profile is not None
+                figures.profile.dump_stats(os.path.join(args.dump, f"{name}.prof"))
     if args.mode in ("server", "both"):
         served = measure_server(args.database_url, args.redis_url, names, args)
         print_server(served, args.connections)
