@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -49,6 +49,7 @@ from server.persisted.manifest import load_manifest
 from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
 from server.persisted.stores import InMemoryPersistedQueryStore, RedisPersistedQueryStore
+from server.pipeline.prepared_memo import PreparedMemo
 from server.ratelimit.auth_failures import AuthFailureThrottle
 from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
 from server.ratelimit.leases import LeasedRateLimiter
@@ -91,6 +92,8 @@ class Services:
     batch_observer: BatchObserver | None = None
     """Who watches loader batches (metrics, tracing): one fan-out
     (server/observability/batch_observers.py), or None when none watches."""
+    prepared: PreparedMemo = field(default_factory=PreparedMemo)
+    """What the pipeline checked for repeated request bytes (server/pipeline/prepared_memo.py)."""
 
 
 @contextlib.asynccontextmanager

@@ -32,21 +32,21 @@ class RequestViewer:
         if self._viewer is None:
             services, authorization = self._services, self._authorization
             auth_cache = services.auth_cache
+            self._viewer = auth_cache.fresh(authorization)
+            if self._viewer is not None:
+                return self._viewer
 
             async def lookup(authorization: str | None) -> Viewer:
                 return await authenticate(
                     sessionmaker=services.sessionmaker, authorization=authorization
                 )
 
-            if auth_cache.knows(authorization):
+            failures = services.auth_failures
+            address = client_key(viewer=ANONYMOUS, ip=self._client_ip)
+            await failures.check(address)
+            try:
                 self._viewer = await auth_cache.viewer(authorization, lookup)
-            else:
-                failures = services.auth_failures
-                address = client_key(viewer=ANONYMOUS, ip=self._client_ip)
-                await failures.check(address)
-                try:
-                    self._viewer = await auth_cache.viewer(authorization, lookup)
-                except Unauthenticated:
-                    await failures.failed(address)
-                    raise
+            except Unauthenticated:
+                await failures.failed(address)
+                raise
         return self._viewer

@@ -20,20 +20,23 @@ from server.http.graphql_request import (
     GraphQLRequest,
     from_payload,
     from_query_string,
-    json_body,
+    json_payload,
 )
 
 
 async def read_request(
-    request: Request, *, max_batch: int
-) -> GraphQLRequest | list[GraphQLRequest | BadRequest]:
-    """The GraphQL request of a GET or POST, or the entries of a batch (POST only)."""
+    request: Request, *, max_batch: int, content_type: str | None
+) -> tuple[GraphQLRequest | list[GraphQLRequest | BadRequest], bytes | None]:
+    """The GraphQL request of a GET or POST, or the entries of a batch (POST only); and
+    for a single request the bytes it was read from (a GET's query string marked `?`,
+    a POST's body), which say all it says."""
     if request.method == "GET":
-        return from_query_string(request)
-    payload = await json_body(request)
+        return from_query_string(request), b"?" + request.scope["query_string"]
+    body = await request.body()
+    payload = json_payload(body, content_type)
     if isinstance(payload, list):
-        return batch_from_payload(payload, max_batch=max_batch)
-    return from_payload(payload)
+        return batch_from_payload(payload, max_batch=max_batch), None
+    return from_payload(payload), body
 
 
 def batch_from_payload(payload: list[Any], *, max_batch: int) -> list[GraphQLRequest | BadRequest]:

@@ -34,6 +34,10 @@ class BodyLimitMiddleware:
                 if value.isdigit() and int(value) > self.max_bytes:
                     await self._refuse(send)
                     return
+                if value.isdigit():
+                    # The server frames the body by its length: it cannot grow past it.
+                    await self.app(scope, receive, send)
+                    return
                 break
         received = 0
         started = False

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -33,7 +34,10 @@ def parse_networks(raw: str) -> tuple[Network, ...]:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _address(text: str) -> Address | None:
+    """`text` as an address (IPv4-mapped IPv6 as IPv4); remembered, as parsing one costs
+    more than the rest of finding a request's client."""
     try:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
@@ -47,12 +51,22 @@ def _trusted(address: Address, proxies: Sequence[Network]) -> bool:
     return any(address in network for network in proxies)
 
 
+@functools.lru_cache(maxsize=4096)
+def _peer_text(peer: str) -> str:
+    address = _address(peer)
+    return peer if address is None else str(address)
+
+
 def client_ip(peer: str | None, forwarded_for: str | None, proxies: Sequence[Network]) -> str:
     """The client's address: the peer's, or from `X-Forwarded-For` behind trusted proxies."""
-    address = None if peer is None else _address(peer)
+    if peer is None:
+        return "unknown"
+    if not forwarded_for or not proxies:
+        return _peer_text(peer) or "unknown"
+    address = _address(peer)
     if address is None:
         return peer or "unknown"
-    if not forwarded_for or not _trusted(address, proxies):
+    if not _trusted(address, proxies):
         return str(address)
     for hop in reversed(forwarded_for.split(",")):
         forwarded = _address(hop)

@@ -128,14 +128,15 @@ class _Response:
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
         message["headers"] = headers
         status = message["status"]
+        index = _index(headers)
         if status == 304:
             _merge_vary(headers)
-            etag = _header(headers, b"etag")
+            etag = _get(index, b"etag")
             if self._codec is not None and etag is not None and _weakly(etag) in self._held_tags:
                 _set(headers, b"etag", coded_etag(etag, self._codec.name))
             await self._send(message)
             return
-        if not _codable(status, headers):
+        if not _codable(status, index):
             await self._send(message)
             return
         _merge_vary(headers)
@@ -143,7 +144,7 @@ class _Response:
             await self._send(message)
             return
         if self._head:
-            length = _header(headers, b"content-length")
+            length = _get(index, b"content-length")
             if length is None or not length.isdigit() or int(length) >= self._min_bytes:
                 _mark_coded(headers, self._codec.name, None)
             await self._send(message)
@@ -216,18 +217,18 @@ def _for_coding(scope: Scope, coding: str) -> tuple[Scope, frozenset[str]]:
     return {**scope, "headers": headers, "extensions": kept}, frozenset(held)
 
 
-def _codable(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+def _codable(status: int, index: dict[bytes, bytes]) -> bool:
     """A textual answer with a body, not coded yet, that no one asked to keep as is."""
     if status < 200 or status in NO_BODY:
         return False
-    encoding = _header(headers, b"content-encoding")
+    encoding = _get(index, b"content-encoding")
     if encoding is not None and encoding.strip().lower() not in ("", "identity"):
         return False
-    if _header(headers, b"content-range") is not None:
+    if b"content-range" in index:
         return False
-    if "no-transform" in (_header(headers, b"cache-control") or "").lower():
+    if "no-transform" in (_get(index, b"cache-control") or "").lower():
         return False
-    media_type = (_header(headers, b"content-type") or "").split(";", 1)[0].strip().lower()
+    media_type = (_get(index, b"content-type") or "").split(";", 1)[0].strip().lower()
     if not media_type or media_type in NOT_CODED:
         return False
     return media_type.startswith(TEXTUAL) or media_type.endswith(TEXTUAL_SUFFIXES)
@@ -246,18 +247,33 @@ def _mark_coded(headers: list[tuple[bytes, bytes]], coding: str, length: int | N
 
 def _merge_vary(headers: list[tuple[bytes, bytes]]) -> None:
     """One `Vary` header holding every name already varied on, and `Accept-Encoding`."""
-    names = [
-        name.strip()
-        for key, value in headers
-        if key.lower() == b"vary"
-        for name in value.decode("latin-1").split(",")
-        if name.strip()
-    ]
+    names: list[str] = []
+    others: list[tuple[bytes, bytes]] = []
+    for key, value in headers:
+        if key.lower() == b"vary":
+            names.extend(name.strip() for name in value.decode("latin-1").split(","))
+        else:
+            others.append((key, value))
+    names = [name for name in names if name]
     if "*" in names:
         return
     if not any(name.lower() == "accept-encoding" for name in names):
         names.append("Accept-Encoding")
-    _set(headers, b"vary", ", ".join(names))
+    others.append((b"vary", ", ".join(names).encode("latin-1")))
+    headers[:] = others
+
+
+def _index(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers by lower-case name, the first of a repeated one (as `_header` reads)."""
+    index: dict[bytes, bytes] = {}
+    for key, value in headers:
+        index.setdefault(key.lower(), value)
+    return index
+
+
+def _get(index: dict[bytes, bytes], name: bytes) -> str | None:
+    value = index.get(name)
+    return None if value is None else value.decode("latin-1")
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -15,7 +15,14 @@ from server.pipeline.request import GraphQLRequest
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-__all__ = ["BadRequest", "GraphQLRequest", "from_mapping", "from_payload", "from_query_string"]
+__all__ = [
+    "BadRequest",
+    "GraphQLRequest",
+    "from_mapping",
+    "from_payload",
+    "from_query_string",
+    "json_payload",
+]
 
 
 class BadRequest(Exception):
@@ -74,10 +81,9 @@ def from_query_string(request: Request) -> GraphQLRequest:
     )
 
 
-async def json_body(request: Request) -> Any:
+def json_payload(body: bytes, content_type: str | None) -> Any:
     """The decoded JSON body of a POST; BadRequest (415) unless it is sent as JSON."""
-    content_type = request.headers.get("content-type", "")
-    media_type, _, parameters = content_type.partition(";")
+    media_type, _, parameters = (content_type or "").partition(";")
     if media_type.strip().lower() != "application/json":
         # Form, multipart and text/plain bodies are what a browser may send cross-site
         # without a CORS preflight: refusing them keeps such requests from running.
@@ -85,7 +91,6 @@ async def json_body(request: Request) -> Any:
     charset = _charset(parameters)
     if charset not in (None, "utf-8", "utf8"):
         raise BadRequest("Unsupported charset: send UTF-8.", status=415)
-    body = await request.body()
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

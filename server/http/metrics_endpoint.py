@@ -51,4 +51,4 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_watching)
         finally:
-            metrics.http_requests.labels(scope["method"], str(status)).inc()
+            metrics.child(metrics.http_requests, scope["method"], str(status)).inc()

@@ -12,15 +12,23 @@ and turns each result back into HTTP: status, media type, headers. A single
 operation's answer carries the cache's HTTP headers (Cache-Control, ETag, Age,
 X-Cache), and a matching `If-None-Match` gets 304; a cached one goes out in its
 stored compressed form (server/http/coded_answer.py).
+
+It is a plain ASGI app rather than a Starlette function endpoint: per request it
+builds one `Request` (for the body and query string), reads the headers into one
+dict, and sends the answer as the two ASGI messages a `Response` would send, with
+no `Response` or `BackgroundTasks` object; a cached hit is mostly bookkeeping, and
+these objects were a sizeable part of it (bench/request_overhead.py).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
-from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from resolvers.errors import Unauthenticated
 from schema.errors import BAD_USER_INPUT
@@ -50,33 +58,80 @@ logger = logging.getLogger("storefront.graphql")
 # GitHub's `dryRun`: price the operation and report the bucket, run nothing.
 DRY_RUN_HEADER = "x-cost-dry-run"
 _OPERATION_PARAMS = ("query", "extensions", "documentId")
+_IDEMPOTENCY_KEY = IDEMPOTENCY_KEY_HEADER.lower()  # as the request's headers are read
 # What a cached answer says when a mutation ran past the result cache.
 _BYPASS = {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
 
 
-def _response(content: bytes, results: list[Result], *, status: int, media_type: str) -> Response:
-    headers: dict[str, str] = {}
-    tasks = BackgroundTasks()
+@dataclass(slots=True)
+class _Answer:
+    """An HTTP answer, sent as the two ASGI messages a Starlette `Response` would send
+    (same headers, in the same order), then its results' `after` work in order."""
+
+    status: int
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
+    after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def send(self, send: Send) -> None:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        if self.status >= 200 and self.status not in (204, 304):
+            raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append((b"content-type", self.media_type.encode("latin-1")))
+        await send({"type": "http.response.start", "status": self.status, "headers": raw})
+        await send({"type": "http.response.body", "body": self.body})
+        for work in self.after:
+            await work()
+
+
+def _response(content: bytes, results: list[Result], *, status: int, media_type: str) -> _Answer:
+    answer = _Answer(status, content, media_type, {})
     for result in results:
-        headers.update(result.headers)
+        answer.headers.update(result.headers)
         if result.after is not None:
-            tasks.add_task(result.after)
-    return Response(
-        content,
-        status_code=status,
-        media_type=media_type,
-        headers=headers,
-        background=tasks,
-    )
+            answer.after.append(result.after)
+    return answer
 
 
-async def graphql_endpoint(request: Request) -> Response:
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by (lower-case) name; the first of a repeated one, as
+    Starlette's `Headers.get` reads it."""
+    headers: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        key = name.decode("latin-1")
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+    return headers
+
+
+class GraphQLEndpoint:
+    """The `/graphql` endpoint as a plain ASGI app: one Starlette `Request` (its body and
+    query string), the headers read once, the answer sent as ASGI messages."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        answer = await _answer(request, _headers(scope))
+        if isinstance(answer, _Answer):
+            await answer.send(send)
+        else:
+            await answer(scope, receive, send)
+
+
+graphql_endpoint = GraphQLEndpoint()
+
+
+async def _answer(request: Request, headers: dict[str, str]) -> _Answer | Response:
     services = services_of(request)
     settings = services.settings
-    accept = request.headers.get("accept")
-    names_operation = any(p in request.query_params for p in _OPERATION_PARAMS)
+    accept = headers.get("accept")
+    scope = request.scope
+    names_operation = bool(scope["query_string"]) and any(
+        p in request.query_params for p in _OPERATION_PARAMS
+    )
+    method = scope["method"]
     if settings.graphiql and wants_graphiql(
-        method=request.method, accept=accept, has_query=names_operation
+        method=method, accept=accept, has_query=names_operation
     ):
         return graphiql_response(endpoint="/graphql", assets_path="/graphiql/static")
     media_type = response_media_type(accept)
@@ -84,23 +139,26 @@ async def graphql_endpoint(request: Request) -> Response:
         refused = refusal("Not acceptable: ask for application/json.", BAD_USER_INPUT, 406)
         return _response(refused.content(), [refused], status=406, media_type=APPLICATION_JSON)
     try:
-        parsed = await read_request(request, max_batch=settings.max_batch)
+        parsed, source = await read_request(
+            request, max_batch=settings.max_batch, content_type=headers.get("content-type")
+        )
     except BadRequest as error:
         bad = refusal(error.message, BAD_USER_INPUT, error.status)
         return _response(bad.content(), [bad], status=bad.status, media_type=media_type)
-    headers = request.headers
-    peer = request.client.host if request.client else None
+    client = scope.get("client")
+    peer = client[0] if client else None
     ip = client_ip(peer, headers.get("x-forwarded-for"), settings.trusted_proxies)
     viewer = RequestViewer(
         services=services, authorization=headers.get("authorization"), client_ip=ip
     )
     if isinstance(parsed, GraphQLRequest):
-        result = await run(_operation(request, parsed, viewer, ip), services=services)
+        operation = _operation(request, headers, parsed, viewer, ip, source)
+        result = await run(operation, services=services)
         # With compression off here, entries coded by another instance go uncoded.
         min_bytes = settings.compression_min_bytes if settings.compression_enabled else None
-        return _single_response(request, result, media_type, min_bytes=min_bytes)
-    if (keyed_batch := refuse_keyed_batch(has_key=IDEMPOTENCY_KEY_HEADER in headers)) is not None:
-        return Response(keyed_batch.body, keyed_batch.status, media_type=media_type)
+        return _single_response(headers, result, media_type, min_bytes=min_bytes)
+    if (keyed_batch := refuse_keyed_batch(has_key=_IDEMPOTENCY_KEY in headers)) is not None:
+        return _Answer(keyed_batch.status, keyed_batch.body, media_type, {})
     if any(not isinstance(entry, BadRequest) for entry in parsed):
         try:
             await viewer()  # one bad token fails the whole batch with 401
@@ -113,7 +171,7 @@ async def graphql_endpoint(request: Request) -> Response:
         [
             refusal(entry.message, BAD_USER_INPUT, entry.status)
             if isinstance(entry, BadRequest)
-            else _operation(request, entry, viewer, ip)
+            else _operation(request, headers, entry, viewer, ip, None)
             for entry in parsed
         ],
         services=services,
@@ -123,43 +181,49 @@ async def graphql_endpoint(request: Request) -> Response:
 
 
 def _operation(
-    request: Request, graphql_request: GraphQLRequest, viewer: RequestViewer, ip: str
+    request: Request,
+    headers: dict[str, str],
+    graphql_request: GraphQLRequest,
+    viewer: RequestViewer,
+    ip: str,
+    source: bytes | None,
 ) -> OperationRequest:
     """The pipeline's request for one operation of this HTTP request."""
-    headers = request.headers
+    scope = request.scope
     return OperationRequest(
         graphql=graphql_request,
         viewer=viewer,
         client_ip=ip,
         client=client_info(headers),
-        allow_mutations=request.method != "GET",
+        allow_mutations=scope["method"] != "GET",
         dry_run=headers.get(DRY_RUN_HEADER, "").lower() in ("1", "true"),
-        idempotency_key=headers.get(IDEMPOTENCY_KEY_HEADER),
+        idempotency_key=headers.get(_IDEMPOTENCY_KEY),
         fresh="no-cache" in headers.get("cache-control", "").lower(),
-        request_id=request.scope.get("state", {}).get("request_id"),
+        request_id=scope.get("state", {}).get("request_id"),
         facts=request_facts(request),
+        source=source,
     )
 
 
 def _single_response(
-    request: Request, result: Result, media_type: str, *, min_bytes: int | None
-) -> Response:
+    headers: dict[str, str], result: Result, media_type: str, *, min_bytes: int | None
+) -> _Answer:
     """One operation's answer, with its caching headers; 304 when the client has it.
     A cached answer goes out in the negotiated coding from its stored streams."""
     if result.served is not None:
         cached = cache_headers(result.served, now=result.served_at)
     else:
         cached = _BYPASS if result.bypassed_cache else {}
-    headers = for_media_type(cached, media_type)
-    result.headers.update(headers)
-    if not_modified(request.headers.get("if-none-match"), headers.get("ETag")):
+    represented = for_media_type(cached, media_type)
+    result.headers.update(represented)
+    if not_modified(headers.get("if-none-match"), represented.get("ETag")):
         return _response(b"", [result], status=304, media_type=media_type)
     status = result.status
     if result.validation_failed and media_type != GRAPHQL_RESPONSE_JSON:
         status = 200  # application/json keeps 200 for well-formed requests that fail validation
     content = result.content()
     coded = coded_answer(
-        result.served, content, request.headers.get("accept-encoding"), min_bytes=min_bytes
+        result.served, content, headers.get("accept-encoding"), min_bytes=min_bytes
     )
     if coded is not None:
         content = coded.apply(result.headers)

@@ -142,22 +142,23 @@ def observe_operation(
         outcome = "error"
     else:
         outcome = "ok"
-    metrics.operations.labels(kind, name, outcome).inc()
-    metrics.operation_duration.labels(kind, name).observe(seconds)
+    child = metrics.child
+    child(metrics.operations, kind, name, outcome).inc()
+    child(metrics.operation_duration, kind, name).observe(seconds)
     for code in codes:
-        metrics.errors.labels(code=code).inc()
+        child(metrics.errors, code).inc()
     if result.status == 429:
         metrics.rate_limited.inc()
     if result.bill is not None and ran:
-        metrics.query_cost.labels(kind="requested").observe(result.bill.requested)
-        metrics.query_cost.labels(kind="actual").observe(result.bill.actual)
+        child(metrics.query_cost, "requested").observe(result.bill.requested)
+        child(metrics.query_cost, "actual").observe(result.bill.actual)
     if result.served is not None:
-        metrics.cache_requests.labels("response", result.served.state.value.lower()).inc()
+        child(metrics.cache_requests, "response", result.served.state.value.lower()).inc()
     elif result.bypassed_cache:
-        metrics.cache_requests.labels("response", "bypass").inc()
+        child(metrics.cache_requests, "response", "bypass").inc()
     persisted = _persisted(graphql_request, codes, ran)
     if persisted is not None:
-        metrics.persisted_queries.labels(result=persisted).inc()
+        metrics.child(metrics.persisted_queries, persisted).inc()
 
 
 def _error_codes(result: Result) -> list[str]:

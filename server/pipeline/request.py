@@ -60,6 +60,10 @@ class OperationRequest:
     facts: RequestFacts | None = None
     """What the request log will say of this operation (server/observability/), filled
     as it runs: its type and name, who was charged, what the result cache did."""
+    source: bytes | None = None
+    """The transport's bytes this operation alone was read from (a POST body, a GET
+    query string), when they say everything `graphql` does: what `prepare` checked for
+    them is remembered (server/pipeline/prepared_memo.py)."""
 
 
 @dataclass(slots=True)

@@ -26,6 +26,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from graphql import OperationType
+
 from resolvers.errors import Unauthenticated
 from schema import RequestError, is_mutation
 from schema.cost import QueryTooComplex
@@ -47,10 +49,11 @@ from server.cache.caches import Caches
 from server.http.client_id import client_key
 from server.observability.metric_observers import observe_operation
 from server.observability.trace_spans import TracedOperation, operation_span
-from server.persisted.queries import PersistedQueryError
+from server.persisted.queries import PersistedQueryError, PersistedQueryMode
 from server.pipeline.answers import answer_status, result_payload
 from server.pipeline.execution import execute, producer
 from server.pipeline.idempotency import Keyed, begin_keyed_write
+from server.pipeline.prepared_memo import Checked
 from server.pipeline.request import OperationRequest, Prepared, Result
 from server.ratelimit.auth_failures import AuthThrottled
 from server.ratelimit.charges import actual_cost
@@ -58,6 +61,10 @@ from server.services import Services
 
 if TYPE_CHECKING:
     from graphql import OperationDefinitionNode
+
+# Modes in which a text query's document is its parse alone (AUDIT counts each one,
+# TRUSTED depends on the viewer).
+_PURE_MODES = (PersistedQueryMode.APQ, PersistedQueryMode.OFF)
 
 
 def refusal(message: str, code: str, status: int, headers: dict[str, str] | None = None) -> Result:
@@ -72,7 +79,23 @@ def unauthenticated(error: Unauthenticated | AuthThrottled) -> Result:
 
 
 async def prepare(request: OperationRequest, *, services: Services) -> Prepared | Result:
-    """The request's document, checked and priced, and its viewer; or why it cannot run."""
+    """The request's document, checked and priced, and its viewer; or why it cannot run.
+
+    A plain query whose exact bytes passed every check before is taken from the memo
+    (server/pipeline/prepared_memo.py): only its viewer is new."""
+    checked = services.prepared.get(request.source)
+    if checked is not None:
+        if request.facts is not None:
+            request.facts.operation(checked.operation, checked.document.sha256)
+        try:
+            viewer = await request.viewer()
+        except (Unauthenticated, AuthThrottled) as error:
+            denied = unauthenticated(error)
+            denied.operation = checked.operation
+            return denied
+        return Prepared(
+            request, checked.document, checked.operation, checked.variables, viewer, checked.price
+        )
     graphql_request = request.graphql
     executor = services.executor
     operation: OperationDefinitionNode | None = None
@@ -93,6 +116,8 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
         executor.validate(document)
         variables = executor.check_variables(operation, graphql_request.variables)
         price = services.cost_analysis.price(document, operation, variables)
+        if _memorable(request, operation, services):
+            services.prepared.put(request.source, Checked(document, operation, variables, price))
         viewer = await request.viewer()
     except PersistedQueryError as error:
         refused = refusal(error.message, error.code, error.status, error.headers)
@@ -104,6 +129,21 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
         return Prepared(request, document, operation, variables, viewer, price)
     refused.operation = operation
     return refused
+
+
+def _memorable(
+    request: OperationRequest, operation: OperationDefinitionNode, services: Services
+) -> bool:
+    """Whether what `prepare` checked depends on the request's bytes alone: a query sent
+    as text, in a persisted-query mode that neither counts nor restricts text."""
+    graphql_request = request.graphql
+    return (
+        request.source is not None
+        and operation.operation is OperationType.QUERY
+        and graphql_request.extensions is None
+        and graphql_request.document_id is None
+        and services.persisted_queries.mode in _PURE_MODES
+    )
 
 
 async def run(request: OperationRequest | Prepared, *, services: Services) -> Result:
