@@ -112,6 +112,7 @@ class Run:
         self.waiting: list[Awaitable[Any]] = []
         self.then: list[tuple[FieldPlan, Completion, Any, str | int, Position]] = []
         self.infos: dict[int, Any] = {}
+        self.relations: dict[int, Any] = {}  # relation field plan -> its preloaded loader
         self.next[id(root)] = (root, [(self.root_position, core.root_value, self.holder["data"])])
 
     async def run(self) -> ExecutionResult:
@@ -149,13 +150,15 @@ class Run:
                 if relation is None or not items:
                     continue
                 loader = getattr(loaders, relation.loader)
+                if relation.child_type is not None:
+                    self.relations[id(plan)] = loader  # read straight from it (`_field`)
                 attribute = relation.key
-                for _position, source, _out in items:
-                    key = getattr(source, attribute, None)
-                    if key is not None:
-                        future = loader.load(key)
-                        if not future.done():
-                            pending.append(future)
+                keys = {getattr(source, attribute, None) for _position, source, _out in items}
+                keys.discard(None)
+                for key in keys:
+                    future = loader.load(key)
+                    if not future.done():
+                        pending.append(future)
         for future in pending:
             if not future.done():
                 with contextlib.suppress(Exception):  # the field reports it
@@ -230,6 +233,10 @@ class Run:
             return
         resolve = plan.resolve or self.core.field_resolver
         if kind is LEAN:
+            loader = self.relations.get(id(plan))
+            if loader is not None:
+                self._relation(plan, items, loader)
+                return
             info = self._info(plan, items[0][0]) if items else None
             for position, source, out in items:
                 try:
@@ -243,6 +250,33 @@ class Run:
         for position, source, out in items:
             try:
                 value = resolve(source, self._info(plan, position), **args)
+            except Exception as error:
+                out[key] = None
+                self._error(error, plan, completion, out, key, position)
+                continue
+            self._complete(plan, completion, value, out, key, position)
+
+    def _relation(self, plan: FieldPlan, items: list[Item], loader: Any) -> None:
+        """A relation field over a level, its values preloaded: what its lean resolver
+        returns (`loaded(loader, key)`, schema/prefetch.py's RELATIONS), read straight
+        from the loader. A missing key goes through the resolver itself."""
+        assert plan.relation is not None
+        assert plan.resolve is not None
+        attribute = plan.relation.key
+        key = plan.key
+        completion = plan.completion
+        resolve = plan.resolve
+        info = None
+        for position, source, out in items:
+            try:
+                related = getattr(source, attribute)
+                if related is None:
+                    if info is None:
+                        info = self._info(plan, position)
+                    value = resolve(source, info)
+                else:
+                    future = loader.load(related)
+                    value = future.result() if future.done() else future
             except Exception as error:
                 out[key] = None
                 self._error(error, plan, completion, out, key, position)
