@@ -28,7 +28,8 @@ class Figures:
     p50_ms: float
     p99_ms: float
     runs: int
-    errors: int = 0  # summed over the runs
+    errors: int = 0  # wrk's socket errors and non-2xx answers, summed over the runs
+    non_2xx: int = 0  # of which non-2xx answers
     statements: int | None = None  # per request, counted in-process
     peak_rss_mb: float | None = None  # the largest VmHWM of one process
 
@@ -57,6 +58,7 @@ class Figures:
             p99_ms=statistics.median(s.p99_ms for s in samples),
             runs=len(samples),
             errors=sum(s.errors for s in samples),
+            non_2xx=sum(s.error_kinds.get("status", 0) for s in samples),
             statements=statements,
             peak_rss_mb=peak_rss_mb,
         )

@@ -25,11 +25,15 @@ if token ~= nil and token ~= "" then wrk.headers["Authorization"] = "Bearer " ..
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d errors=%d\\n",
+    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d"
+    .. " connect=%d read=%d write=%d status=%d timeout=%d\\n",
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
+
+
+ERROR_KINDS = ("connect", "read", "write", "status", "timeout")
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,11 @@ class Sample:
     cpu_ms: float  # the server's, all its processes
     p50_ms: float
     p99_ms: float
-    errors: int  # socket errors and non-2xx answers
+    error_kinds: dict[str, int]  # wrk's counts: connect, read, write, status (non-2xx), timeout
+
+    @property
+    def errors(self) -> int:
+        return sum(self.error_kinds.values())
 
     @property
     def rps(self) -> float:
@@ -78,5 +86,5 @@ def wrk(url: str, body: str, token: str, *, pid: int, connections: int, seconds:
         cpu_ms=used,
         p50_ms=values["p50_us"] / 1000,
         p99_ms=values["p99_us"] / 1000,
-        errors=values["errors"],
+        error_kinds={kind: values[kind] for kind in ERROR_KINDS if values[kind]},
     )

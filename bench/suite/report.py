@@ -97,7 +97,7 @@ def latency_table(results: Results) -> list[str]:
                 _number(f.p99_ms),
                 _ratio(f.p99_ms, f.p50_ms),
                 _number(f.peak_rss_mb, 0),
-                str(f.errors),
+                f"{f.errors} ({f.non_2xx} non-2xx)" if f.non_2xx else str(f.errors),
             ]
         )
     return _table(header, rows)

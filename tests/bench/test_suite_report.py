@@ -30,7 +30,7 @@ def figures(
         cpu_ms=cpu_ms * rps * 10,
         p50_ms=2.0,
         p99_ms=8.0,
-        errors=0,
+        error_kinds={},
     )
     statements = None if mode == BARE else (0 if mode == CACHED else 6)
     return Figures.of(
