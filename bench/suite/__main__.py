@@ -5,7 +5,7 @@
         [--rounds 3] [--seconds 10] [--database-url URL] [--redis-url URL]
 
 Writes bench/results/<date>.md (with <date>-chart.png and the flame graphs beside
-it) and points bench/results/latest.md at it. The Redis database given is flushed.
+it) and copies it to bench/results/latest.md. The Redis database given is flushed.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 def write(results_markdown: str, directory: Path, date: str) -> Path:
-    """The dated report, and latest.md pointing at it."""
+    """The dated report, and latest.md: the same, saying which file it copies (a copy,
+    not a link, so that README can link its sections)."""
     report = directory / f"{date}.md"
     report.write_text(results_markdown)
+    title, _, rest = results_markdown.partition("\n")
     (directory / "latest.md").write_text(
-        f"# Latest benchmark results\n\n[{date}]({report.name}): `make bench` on this checkout"
-        " against its baseline; see the file for the command and the machine.\n"
+        f"{title}\n\nThe latest `make bench` results: a copy of [{report.name}]({report.name}).\n"
+        + rest
     )
     return report
 

@@ -90,16 +90,16 @@ def test_without_a_baseline_the_report_has_no_before_columns(results: Results) -
     assert "## Chart" not in lines
 
 
-def test_the_chart_is_a_png_and_latest_points_at_the_report(
-    results: Results, tmp_path: Path
-) -> None:
+def test_the_chart_is_a_png_and_latest_copies_the_report(results: Results, tmp_path: Path) -> None:
     chart = tmp_path / "chart.png"
     write_chart(results, chart)
     assert chart.read_bytes().startswith(PNG_SIGNATURE)
     assert chart.stat().st_size > 10_000
     report = write(markdown(results, chart=chart.name), tmp_path, results.date)
     assert report == tmp_path / "2026-12-01.md"
-    assert "[2026-12-01](2026-12-01.md)" in (tmp_path / "latest.md").read_text()
+    latest = (tmp_path / "latest.md").read_text()
+    assert "a copy of [2026-12-01.md](2026-12-01.md)" in latest
+    assert latest.replace(latest.splitlines()[2] + "\n\n", "", 1) == report.read_text()
 
 
 def test_the_cpu_of_a_process_tree_counts_its_children() -> None:
