@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck check bench clean e2e-deps chromium promtool
+.PHONY: install run test lint typecheck check bench bench-quick clean e2e-deps chromium promtool wrk
 
 # uv installs the exact versions pinned in uv.lock; it is bootstrapped into the
 # venv itself so a fresh machine needs only Python 3.11 and make.
@@ -64,6 +64,28 @@ promtool: $(BIN)/uv
 		chmod +x $(BIN)/promtool.part && mv $(BIN)/promtool.part $(BIN)/promtool; \
 		status=$$?; rm -rf $$tmp; exit $$status; }
 	@$$(command -v promtool || echo $(BIN)/promtool) --version | head -n 1
+
+# The benchmark suite (README: Benchmarks), never part of `make test`: PostgreSQL
+# `bench_medium` (created and seeded on first use), the Redis database BENCH_REDIS_URL
+# (flushed), wrk from Debian. BENCH_BASELINE= (empty) measures this checkout alone.
+BENCH_BASELINE ?= a2988d0
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/bench_medium
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/13
+BENCH_SUITE = $(BIN)/python -m bench.suite $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE)) \
+	--database-url $(BENCH_DATABASE_URL) --redis-url $(BENCH_REDIS_URL)
+
+bench: install wrk
+	$(BIN)/python -m bench.prepare --database-url $(BENCH_DATABASE_URL)
+	$(BENCH_SUITE) $(BENCH_ARGS)
+
+bench-quick: install wrk
+	$(BIN)/python -m bench.prepare --database-url $(BENCH_DATABASE_URL)
+	$(BENCH_SUITE) --quick $(BENCH_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wrk; }
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache e2e/node_modules

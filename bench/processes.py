@@ -41,21 +41,71 @@ def status_kb(pid: int, key: str) -> int:
     raise RuntimeError(f"no {key} in /proc/{pid}/status")
 
 
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (uvicorn's workers under its supervisor)."""
+    found = [pid]
+    for current in found:
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                found.extend(int(child) for child in task.read_text().split())
+    return found
+
+
+def tree_cpu_ms(pid: int) -> float:
+    """utime + stime summed over `pid` and its descendants (those alive now), in ms."""
+    total = 0.0
+    for member in descendants(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_ms(member)
+    return total
+
+
+def tree_peak_rss_kb(pid: int) -> int:
+    """The largest peak RSS (VmHWM) of one process in `pid`'s tree."""
+    peaks = [0]
+    for member in descendants(pid):
+        with contextlib.suppress(OSError, RuntimeError):
+            peaks.append(status_kb(member, "VmHWM"))
+    return max(peaks)
+
+
 @contextlib.contextmanager
-def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`storefront serve` on a loopback port, one worker, rate limits lifted; yields its
-    base URL and process, and always stops it."""
+def server(
+    env: dict[str, str], *, workers: int = 1, cwd: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`storefront serve` on a loopback port (`workers` uvicorn workers), rate limits
+    lifted; yields its base URL and process, and always stops it.
+
+    `cwd` (with PYTHONPATH in `env`) runs another checkout of the code in this venv.
+    """
+    command = [sys.executable, "-m", "server.cli", "serve", "--host", HOST]
+    command += ["--workers", str(workers)]
+    with http_process(command, env, cwd=cwd, prefix="bench-server-") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def http_process(
+    command: list[str],
+    env: dict[str, str],
+    *,
+    cwd: Path | None = None,
+    prefix: str = "bench-http-",
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`command` + `--port P` on a free loopback port, until GET /health answers 200;
+    yields its base URL and process, and always stops it."""
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="bench-server-", suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(port)],
+        [*command, "--port", str(port)],
         env={**os.environ, **UNTHROTTLED, "LOG_LEVEL": "warning", **env},
+        cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://{HOST}:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited ({process.returncode}); see {log.name}")
@@ -63,13 +113,13 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                     break
             if time.monotonic() > deadline:
-                raise RuntimeError(f"server not healthy within 60 s; see {log.name}")
+                raise RuntimeError(f"server not healthy within 90 s; see {log.name}")
             time.sleep(0.2)
         yield base, process
     finally:
         process.terminate()
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
