@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from loaders import prepared
 from loaders.sql import Dialect, Statement
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -44,10 +44,22 @@ async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConn
         yield await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
+async def fetch(
+    connection: AsyncConnection, statement: Statement, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """The rows of `statement` on `connection`, each read by position.
+
+    On asyncpg they are asyncpg Records fetched through its prepared statements
+    (loaders/prepared.py); elsewhere SQLAlchemy Rows.
+    """
+    if prepared.uses_lean_reads(connection):
+        return await prepared.fetch(connection, statement, params)
+    return (await connection.execute(statement, dict(params))).all()
+
+
 async def fetch_all(
-    sessionmaker: SessionMaker, statement: Statement, params: dict[str, Any]
-) -> Sequence[Row[*tuple[Any, ...]]]:
+    sessionmaker: SessionMaker, statement: Statement, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
     """Run one statement on a read connection of its own and return its rows."""
     async with read_connection(sessionmaker) as connection:
-        result = await connection.execute(statement, params)
-        return result.all()
+        return await fetch(connection, statement, params)

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import ColumnElement, FromClause, bindparam
 
 from loaders import keyset
-from loaders.batch import SessionMaker, read_connection, unique
+from loaders.batch import SessionMaker, fetch, read_connection, unique
 from loaders.pagination import NEWEST, Page, PageArgs, Sort
 from loaders.records import OrderRecord, ProductRecord, ReviewRecord
 from loaders.sql import Dialect, Statement, field_index, field_names, first_rows_per_key, is_true
@@ -88,7 +88,7 @@ class PagesByParent(Generic[R]):
                     **keyset.after_params(args),
                 }
                 rows_of: dict[int, list[Any]] = {parent_id: [] for parent_id in parent_ids}
-                for row in (await connection.execute(statement, params)).all():
+                for row in await fetch(connection, statement, params):
                     rows_of[row[self.parent_index]].append(row)
                 for parent_id, rows in rows_of.items():
                     pages[(parent_id, filters, args)] = Page(
