@@ -234,6 +234,27 @@ class Executor:
     ) -> ExecutionResult:
         if self.execution == "graphql-core":
             return await self._reference(document, operation_name, variables, context)
+        result = await self.execute_compiled(document, operation_name, variables, context)
+        if result is None:  # not compiled, or an error answer graphql-core must give
+            operation = document.operation(operation_name)
+            if self.fresh_context is not None and self.compiled.compiled(document, operation):
+                # As if alone: graphql-core's error answers depend on what its loaders
+                # already hold (the timing of its tasks does).
+                context = self.fresh_context(context)
+            return await self._reference(document, operation_name, variables, context)
+        if self.execution == "compare":
+            await self._compare(document, operation_name, variables, context, result)
+        return result
+
+    async def execute_compiled(
+        self,
+        document: Document,
+        operation_name: str | None,
+        variables: Mapping[str, Any] | None,
+        context: Any,
+    ) -> ExecutionResult | None:
+        """The operation's result from the compiled executor; None when it is not
+        compiled or is an error answer graphql-core must give (schema/compiled)."""
         core = IncrementalExecutor.build(
             self.schema,
             document.ast,
@@ -251,14 +272,6 @@ class Executor:
             core.async_helpers = FINISHED  # its bound methods: a cycle (schema/cycles.py)
         if result is not None:
             drop_tracebacks(result.errors or (), expected_only=True)
-        if result is None:  # not compiled, or an error answer graphql-core must give
-            if self.fresh_context is not None and self.compiled.compiled(document, core.operation):
-                # As if alone: graphql-core's error answers depend on what its loaders
-                # already hold (the timing of its tasks does).
-                context = self.fresh_context(context)
-            return await self._reference(document, operation_name, variables, context)
-        if self.execution == "compare":
-            await self._compare(document, operation_name, variables, context, result)
         return result
 
     async def _compare(

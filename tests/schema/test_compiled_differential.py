@@ -6,8 +6,10 @@ root fields under aliases, arguments as literals or as variables) run as anonymo
 customer and admin, each through both executors on a context of its own, and the
 results are compared as JSON: `data` byte for byte, the same errors (message, path,
 locations, extensions). Documents that do not validate are drawn again (they never
-reach an executor). Failures hypothesis shrinks are kept as regular tests in
-test_compiled_regressions.py.
+reach an executor). An error answer the compiled run hands to graphql-core (a null in
+a non-null position) is graphql-core's own and is not compared: graphql-core's
+choice of errors there depends on the timing of its tasks, run to run. Failures
+hypothesis shrinks are kept as regular tests in test_compiled_regressions.py.
 
 DIFFERENTIAL_EXAMPLES (default 1700) sets the documents per backend: CI runs both
 backends, 3,400 documents and 10,200 compared executions per executor.
@@ -20,7 +22,7 @@ import os
 from hypothesis import HealthCheck, assume, event, given, settings
 
 from schema.compiled.compare import same
-from tests.schema.differential_support import ROLES, Executors, compare, queries
+from tests.schema.differential_support import REFUSED, ROLES, Executors, compare, queries
 from tests.server.generated_queries import Document
 
 EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "1700"))
@@ -40,11 +42,11 @@ EXAMPLES = int(os.environ.get("DIFFERENTIAL_EXAMPLES", "1700"))
 )
 @given(document=queries())
 async def test_compiled_and_graphql_core_agree(executors: Executors, document: Document) -> None:
-    ran = [await compare(executors, document, role) for role in ROLES]
-    assume(any(ran))
+    outcomes = [await compare(executors, document, role) for role in ROLES]
+    assume(REFUSED not in outcomes)  # a valid document: drawn again otherwise
     event("variables" if document[1] else "literals")
-    for role, executed in zip(ROLES, ran, strict=True):
-        event(f"{role} {'compared' if executed else 'refused'}")
+    for role, outcome in zip(ROLES, outcomes, strict=True):
+        event(f"{role} {outcome}")
 
 
 async def test_a_difference_fails_the_comparison(executors: Executors) -> None:
