@@ -270,7 +270,7 @@ async def blocked_load(db: Database, sessionmaker: SessionMaker) -> tuple[asynci
         entities.product_by_id([1], sessionmaker=sessionmaker, dialect="postgresql")
     )
     async with db.engine.connect() as connection:
-        for _ in range(100):
+        for _ in range(1500):  # up to 30 s: a loaded machine is slow to start the batch
             waiting = await connection.scalar(
                 text(
                     "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -280,6 +280,7 @@ async def blocked_load(db: Database, sessionmaker: SessionMaker) -> tuple[asynci
             if waiting is not None:
                 break
             await asyncio.sleep(0.02)
+    assert waiting is not None, "the batch never waited on the lock"
     release.set()  # set now; the holder only commits when awaited
     return load, (holder, waiting)
 
