@@ -271,6 +271,8 @@ async def blocked_load(db: Database, sessionmaker: SessionMaker) -> tuple[asynci
     )
     async with db.engine.connect() as connection:
         for _ in range(1500):  # up to 30 s: a loaded machine is slow to start the batch
+            # pg_stat_activity is a snapshot kept for the whole transaction: drop it.
+            await connection.execute(text("SELECT pg_stat_clear_snapshot()"))
             waiting = await connection.scalar(
                 text(
                     "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
@@ -280,7 +282,7 @@ async def blocked_load(db: Database, sessionmaker: SessionMaker) -> tuple[asynci
             if waiting is not None:
                 break
             await asyncio.sleep(0.02)
-    assert waiting is not None, "the batch never waited on the lock"
+    assert waiting is not None, f"the batch never waited on the lock: {load}"
     release.set()  # set now; the holder only commits when awaited
     return load, (holder, waiting)
 
