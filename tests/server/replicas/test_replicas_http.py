@@ -13,7 +13,7 @@ import base64
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -32,7 +32,9 @@ from tests.replication import Cluster, caught_up, product_reads, replicated_pair
 
 SKU = "RYW-1"
 BY_SKU = "query($sku: String) { product(sku: $sku) { name } }"
-RENAME = "mutation($id: ID!, $name: String) { updateProduct(id: $id, input: {name: $name}) { name } }"
+RENAME = (
+    "mutation($id: ID!, $name: String) { updateProduct(id: $id, input: {name: $name}) { name } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +82,24 @@ def client_of(app: Any) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Polls `condition()` without blocking the app's background checks."""
-    deadline = time.monotonic() + timeout
+async def until(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
+    """Polls `condition()` (in a thread: the app's background checks go on) for `seconds`."""
+
+    async def check() -> bool:
+        return await asyncio.to_thread(condition)
+
+    await until_async(check, what, seconds)
+
+
+async def until_async(
+    condition: Callable[[], Awaitable[bool]], what: str, seconds: float = 20.0
+) -> None:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if await asyncio.to_thread(condition):
+        if await condition():
             return
         await asyncio.sleep(0.05)
-    pytest.fail(f"{what}: not within {timeout} s")
+    pytest.fail(f"{what}: not within {seconds} s")
 
 
 async def name_of(client: httpx.AsyncClient, headers: dict[str, str] | None = None) -> str:
@@ -141,57 +153,59 @@ async def test_the_writer_reads_its_write_while_replay_is_paused(
     primary, replica = pair
     # The result cache is on: an old answer another client had cached must not reach
     # the writer either.
-    async with app_over(primary, replica.url, REPLICA_MAX_LAG_SECONDS="60") as app:
-        async with client_of(app) as writer, client_of(app) as other:
-            old = await name_of(other)
-            with replay_paused(replica):
-                response = await rename(writer, seeded, old + "+")
-                token = response.headers[READ_AFTER_HEADER]
-                assert f"{READ_AFTER_COOKIE}={token}" in response.headers["set-cookie"]
-                assert "HttpOnly" in response.headers["set-cookie"]
-                primary_reads = product_reads(primary)
-                # The writer (its cookie) reads its write from the primary ...
-                assert await name_of(writer) == old + "+"
-                assert product_reads(primary) > primary_reads
-                # ... and so does a client sending the header instead.
-                async with client_of(app) as by_header:
-                    assert await name_of(by_header, {READ_AFTER_HEADER: token}) == old + "+"
-                # A client that did not write reads the replica, still before the write.
-                replica_reads = product_reads(replica)
-                assert await name_of(other, {"Cache-Control": "no-cache"}) == old
-                assert product_reads(replica) > replica_reads
-                # The writer again, after that old answer was cached: still its write.
-                assert await name_of(writer) == old + "+"
-            await until(lambda: caught_up(primary, replica), "replay resumed")
-            # Once replayed, the writer reads the replica again; the old cached answer
-            # is invalidated a second time, so the other client sees the write too.
-            await until_async(lambda: _reads_replica(replica, writer), "the writer on the replica")
-            await until_async(
-                lambda: _named(other, old + "+"), "the other client seeing the write"
-            )
+    env = {"REPLICA_MAX_LAG_SECONDS": "60"}
+    async with (
+        app_over(primary, replica.url, **env) as app,
+        client_of(app) as writer,
+        client_of(app) as other,
+    ):
+        old = await name_of(other)
+        with replay_paused(replica):
+            response = await rename(writer, seeded, old + "+")
+            token = response.headers[READ_AFTER_HEADER]
+            assert f"{READ_AFTER_COOKIE}={token}" in response.headers["set-cookie"]
+            assert "HttpOnly" in response.headers["set-cookie"]
+            primary_reads = product_reads(primary)
+            # The writer (its cookie) reads its write from the primary ...
+            assert await name_of(writer) == old + "+"
+            assert product_reads(primary) > primary_reads
+            # ... and so does a client sending the header instead.
+            async with client_of(app) as by_header:
+                assert await name_of(by_header, {READ_AFTER_HEADER: token}) == old + "+"
+            # A client that did not write reads the replica, still before the write.
+            replica_reads = product_reads(replica)
+            assert await name_of(other, {"Cache-Control": "no-cache"}) == old
+            assert product_reads(replica) > replica_reads
+            # The writer again, after that old answer was cached: still its write.
+            assert await name_of(writer) == old + "+"
+        await until(lambda: caught_up(primary, replica), "replay resumed")
+        # Once replayed, the writer reads the replica again; the old cached answer
+        # is invalidated a second time, so the other client sees the write too.
+        await until_async(lambda: _reads_replica(replica, writer), "the writer on the replica")
+        await until_async(lambda: _named(other, old + "+"), "the other client seeing the write")
 
 
 async def test_a_batch_reads_the_write_it_made(
     pair: tuple[Cluster, Cluster], seeded: dict[str, Any]
 ) -> None:
     primary, replica = pair
-    async with app_over(primary, replica.url, REPLICA_MAX_LAG_SECONDS="60") as app:
-        async with client_of(app) as client:
-            old = await name_of(client)
-            with replay_paused(replica):
-                response = await client.post(
-                    "/graphql",
-                    json=[
-                        {"query": RENAME, "variables": {"id": seeded["id"], "name": old + "b"}},
-                        {"query": BY_SKU, "variables": {"sku": SKU}},
-                    ],
-                    headers={"Authorization": f"Bearer {seeded['token']}"},
-                )
-                assert response.status_code == 200, response.text
-                written, read = response.json()
-                assert written["data"]["updateProduct"]["name"] == old + "b"
-                assert read["data"]["product"]["name"] == old + "b"
-            await until(lambda: caught_up(primary, replica), "replay resumed")
+    env = {"REPLICA_MAX_LAG_SECONDS": "60"}
+    async with app_over(primary, replica.url, **env) as app, client_of(app) as client:
+        old = await name_of(client)
+        with replay_paused(replica):
+            response = await client.post(
+                "/graphql",
+                json=[
+                    {"query": RENAME, "variables": {"id": seeded["id"], "name": old + "b"}},
+                    {"query": BY_SKU, "variables": {"sku": SKU}},
+                ],
+                headers={"Authorization": f"Bearer {seeded['token']}"},
+            )
+            assert response.status_code == 200, response.text
+            written, read = response.json()
+            assert written["data"]["updateProduct"]["name"] == old + "b"
+            assert read["data"]["product"]["name"] == old + "b"
+        await until(lambda: caught_up(primary, replica), "replay resumed")
 
 
 async def test_a_lagging_replica_is_skipped(
@@ -221,20 +235,19 @@ async def test_a_stopped_replica_falls_back_to_the_primary(
     # Compiled only: the two executors word a failed replica read differently, and that
     # attempt is thrown away (run again on the primary), so comparing it means nothing.
     env = {"CACHE_ENABLED": "false", "GRAPHQL_EXECUTION": "compiled"}
-    async with app_over(primary, replica.url, **env) as app:
-        async with client_of(app) as client:
-            # Warm: the replica's pool holds open connections, which the stop breaks.
-            await asyncio.gather(*(name_of(client) for _ in range(8)))
-            try:
-                replica.stop()
-                primary_reads = product_reads(primary)
-                for _ in range(3):  # every one answered: none failed
-                    names = await asyncio.gather(*(name_of(client) for _ in range(8)))
-                    assert all(names)
-                assert product_reads(primary) - primary_reads >= 24
-            finally:
-                replica.start()
-            await until_async(lambda: _reads_replica(replica, client), "the restarted replica")
+    async with app_over(primary, replica.url, **env) as app, client_of(app) as client:
+        # Warm: the replica's pool holds open connections, which the stop breaks.
+        await asyncio.gather(*(name_of(client) for _ in range(8)))
+        try:
+            replica.stop()
+            primary_reads = product_reads(primary)
+            for _ in range(3):  # every one answered: none failed
+                names = await asyncio.gather(*(name_of(client) for _ in range(8)))
+                assert all(names)
+            assert product_reads(primary) - primary_reads >= 24
+        finally:
+            replica.start()
+        await until_async(lambda: _reads_replica(replica, client), "the restarted replica")
 
 
 async def test_a_primary_given_as_replica_is_refused(
@@ -249,15 +262,6 @@ async def test_a_primary_given_as_replica_is_refused(
             assert warning.levelno == logging.WARNING
             async with client_of(app) as client:
                 assert await name_of(client)  # served by the primary, as without replicas
-
-
-async def until_async(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{what}: not within {timeout} s")
 
 
 async def _reads_replica(replica: Cluster, client: httpx.AsyncClient) -> bool:
