@@ -122,6 +122,7 @@ class ReplicaSet:
         self._waiting: deque[tuple[int | None, float, set[str]]] = deque()
         self._next = 0
         self._task: asyncio.Task[None] | None = None
+        self._primary_answered = True
 
     async def start(self) -> None:
         """Checks every replica once (refusing a primary), then keeps checking."""
@@ -311,8 +312,11 @@ class ReplicaSet:
             async with asyncio.timeout(CHECK_TIMEOUT), read_connection(self.primary) as connection:
                 value = (await connection.execute(_PRIMARY_POSITION)).scalar_one()
         except Exception as error:
-            logger.warning("cannot read the primary's WAL position: %s", error)
+            if self._primary_answered:  # once per outage, not every check
+                logger.warning("cannot read the primary's WAL position: %s", error)
+            self._primary_answered = False
             return None
+        self._primary_answered = True
         return parse_lsn(value)
 
 
