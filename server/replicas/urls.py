@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from urllib.parse import urlsplit
 
 from server.setting_fields import Reader, SettingsError
 
@@ -30,15 +28,17 @@ def _replica_urls(name: str, raw: str) -> tuple[str, ...]:
         if not item:
             continue
         url = _asyncpg(item)
+        # urllib, not SQLAlchemy: settings are read by light CLI commands too.
         try:
-            parsed = make_url(url)
+            parsed = urlsplit(url)
             parsed.port  # noqa: B018 - a port that is not a number raises here
-        except (ArgumentError, ValueError) as error:
+        except ValueError as error:
             raise SettingsError(
                 f"{name} must be comma-separated postgresql://user@host:port/db URLs:"
                 f" {masked(item)!r} does not parse ({error})"
             ) from None
-        if parsed.drivername != "postgresql+asyncpg" or not parsed.host or not parsed.database:
+        database = parsed.path.lstrip("/")
+        if parsed.scheme != "postgresql+asyncpg" or not parsed.hostname or not database:
             raise SettingsError(
                 f"{name} must be comma-separated postgresql://user@host:port/db URLs"
                 f" (with a host and a database): got {masked(item)!r}"
