@@ -29,6 +29,7 @@ from server.observability.log_config import configure_from
 from server.observability.multiprocess import forget_process
 from server.observability.request_log import RequestLogMiddleware
 from server.observability.tracing import Tracing, tracing_from_env
+from server.replicas.read_after import READ_AFTER_HEADER
 from server.services import open_services, services_of
 from server.settings import Settings
 
@@ -134,6 +135,7 @@ def _cors(settings: Settings) -> list[Middleware]:
                 "Cache-Control",
                 "If-None-Match",
                 "Idempotency-Key",
+                READ_AFTER_HEADER,
             ],
             expose_headers=[
                 "X-Request-ID",
@@ -145,6 +147,7 @@ def _cors(settings: Settings) -> list[Middleware]:
                 "Age",
                 "X-Cache",
                 "Idempotent-Replayed",
+                READ_AFTER_HEADER,
             ],
             max_age=600,
         )

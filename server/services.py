@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -56,6 +56,8 @@ from server.ratelimit.leases import LeasedRateLimiter
 from server.ratelimit.protocol import BucketPolicy
 from server.ratelimit.throttle import Throttle
 from server.redis_guard import create_redis, operator_redis
+from server.replicas.opening import open_replicas
+from server.replicas.replica_set import ReplicaSet
 from server.settings import Settings
 
 if TYPE_CHECKING:
@@ -94,6 +96,8 @@ class Services:
     (server/observability/batch_observers.py), or None when none watches."""
     prepared: PreparedMemo = field(default_factory=PreparedMemo)
     """What the pipeline checked for repeated request bytes (server/pipeline/prepared_memo.py)."""
+    replicas: ReplicaSet | None = None
+    """Where queries' reads go (server/replicas/); None without DATABASE_REPLICA_URLS."""
 
 
 @contextlib.asynccontextmanager
@@ -105,6 +109,7 @@ async def open_services(
     engine = server_engine(settings)
     caches: Caches | None = None
     redis: Redis | None = None
+    replicas: ReplicaSet | None = None
     try:
         schema = create_schema()._schema
         executor = Executor(
@@ -136,10 +141,12 @@ async def open_services(
         if tracing is not None:
             cache_redis = None if caches is None else caches.redis
             tracing.instrument(engine=engine, redis=(redis, cache_redis))
+        sessionmaker = create_sessionmaker(engine)
+        replicas = await _replicas(settings, sessionmaker, caches, change_feed, metrics)
         services = Services(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             dialect=_dialect(engine),
             executor=executor,
             cost_analysis=CostAnalysis(schema, max_cost=settings.max_query_cost),
@@ -165,9 +172,12 @@ async def open_services(
                 None if metrics is None else MetricsBatchObserver(metrics),
                 None if tracing is None else LoaderSpans(tracing.tracer),
             ),
+            replicas=replicas,
         )
         yield services
     finally:
+        if replicas is not None:
+            await replicas.close()
         if caches is not None:
             await caches.close()
         if redis is not None:
@@ -184,6 +194,30 @@ def _metrics(settings: Settings, engine: AsyncEngine) -> Metrics | None:
     count_statements_by_loader(engine, metrics)
     metrics.pool.reading = pool_reading(engine)
     return metrics
+
+
+async def _replicas(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    caches: Caches | None,
+    change_feed: ChangeFeed,
+    metrics: Metrics | None,
+) -> ReplicaSet | None:
+    """The started replica set (None without DATABASE_REPLICA_URLS): engines made as the
+    primary's, statements counted alike; a write's cached answers invalidated again once
+    the replicas have replayed it."""
+
+    def engine_for(url: str) -> AsyncEngine:
+        engine = server_engine(replace(settings, database_url=url))
+        if metrics is not None:
+            count_statements_by_loader(engine, metrics)
+        return engine
+
+    replicas = await open_replicas(settings, primary=sessionmaker, engine_for=engine_for)
+    if replicas is not None and caches is not None:
+        replicas.invalidate = caches.responses.store.invalidate
+        change_feed.subscribe(replicas.changed)
+    return replicas
 
 
 def services_of(holder: HTTPConnection | Starlette) -> Services:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from server.http.client_id import Network
+from server.replicas.urls import REPLICA_URLS
 from server.setting_fields import (
     FLAG,
     GC_THRESHOLD_RANGE,
@@ -107,6 +108,29 @@ class Settings:
         5000,
         WHOLE,
         "PostgreSQL `statement_timeout` of the server's connections (`0`: none)",
+    )
+    # Read replicas (README: "Read replicas").
+    database_replica_urls: tuple[str, ...] = setting(
+        "DATABASE_REPLICA_URLS",
+        (),
+        REPLICA_URLS,
+        "streaming replicas of the PostgreSQL `DATABASE_URL` that queries' reads go to"
+        " (writes, a mutation's answer and a client's reads just after its write go to the"
+        " primary); one that is a primary is refused with a warning",
+    )
+    replica_max_lag_seconds: float = setting(
+        "REPLICA_MAX_LAG_SECONDS",
+        5.0,
+        NUMBER,
+        "a replica further behind the primary than this is skipped until it catches up",
+        bound=POSITIVE,
+    )
+    replica_sticky_seconds: float = setting(
+        "REPLICA_STICKY_SECONDS",
+        5.0,
+        NUMBER,
+        "after a write whose WAL position could not be read, how long its client reads the primary",
+        bound=NON_NEGATIVE,
     )
     # Authentication.
     auth_cache_seconds: float = setting(
@@ -571,6 +595,8 @@ class Settings:
         for spec, variable in declared():
             if variable.bound is not None:
                 variable.bound.check(variable.name, values[spec.name])
+        if values["database_replica_urls"] and values["database_url"].startswith("sqlite"):
+            raise SettingsError("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
         return cls(**values)
 
     @property

@@ -51,6 +51,7 @@ from server.pipeline.idempotency import IDEMPOTENCY_KEY_HEADER, refuse_keyed_bat
 from server.pipeline.request import OperationRequest, Result
 from server.pipeline.run import refusal, run, run_batch, unauthenticated
 from server.ratelimit.auth_failures import AuthThrottled
+from server.replicas.read_after import token_of
 from server.services import services_of
 
 logger = logging.getLogger("storefront.graphql")
@@ -199,6 +200,7 @@ def _operation(
         dry_run=headers.get(DRY_RUN_HEADER, "").lower() in ("1", "true"),
         idempotency_key=headers.get(_IDEMPOTENCY_KEY),
         fresh="no-cache" in headers.get("cache-control", "").lower(),
+        read_after=token_of(headers),
         request_id=scope.get("state", {}).get("request_id"),
         facts=request_facts(request),
         source=source,

@@ -8,13 +8,14 @@ revalidation (`producer`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import ExecutionResult
 
 from loaders import Loaders
+from loaders.batch import SessionMaker
 from loaders.observer import reset, run_as
 from loaders.records import UserRecord
 from loaders.tags import entity_tag
@@ -39,6 +40,8 @@ class Executed:
     actual: int
     timed_out: bool
     tags: set[str]
+    headers: dict[str, str] = field(default_factory=dict)
+    """For the answer's headers: a write's read-after token (server/replicas/)."""
 
     @property
     def unavailable(self) -> bool:
@@ -55,9 +58,38 @@ async def execute(
 ) -> Executed:
     """Runs `prepared` with a Context of its own (loaders reading through the entity
     cache of `caches` when given). A timeout keeps the full requested cost: what ran
-    until the deadline is not known."""
+    until the deadline is not known.
+
+    With replicas, a query reads one (server/replicas/), and runs again on the primary
+    when the replica fails it; a mutation's answer carries its read-after token."""
+    replicas = services.replicas
+    if replicas is None:
+        return await _execute(prepared, services, caches, idempotency, services.sessionmaker)
+    if is_mutation(prepared.operation):
+        executed = await _execute(prepared, services, caches, idempotency, services.sessionmaker)
+        executed.headers.update(await replicas.written())
+        return executed
+    token = prepared.request.read_after
+    reads = replicas.reads(token)
+    if reads.pinned:
+        caches = None  # its entities as they are now, not as cached before its write
+    if reads.replica is None:
+        return await _execute(prepared, services, caches, idempotency, services.sessionmaker)
+    executed = await _execute(prepared, services, caches, idempotency, reads.replica.sessionmaker)
+    if replicas.failed(reads.replica, executed.result):
+        executed = await _execute(prepared, services, caches, idempotency, services.sessionmaker)
+    return executed
+
+
+async def _execute(
+    prepared: Prepared,
+    services: Services,
+    caches: Caches | None,
+    idempotency: KeyedWrite | None,
+    sessionmaker: SessionMaker,
+) -> Executed:
     loaders = Loaders(
-        sessionmaker=services.sessionmaker,
+        sessionmaker=sessionmaker,
         dialect=services.dialect,
         entity_cache=None if caches is None else caches.entities,
         observer=services.batch_observer,

@@ -60,6 +60,9 @@ class OperationRequest:
     facts: RequestFacts | None = None
     """What the request log will say of this operation (server/observability/), filled
     as it runs: its type and name, who was charged, what the result cache did."""
+    read_after: str | None = None
+    """The client's read-after token (server/replicas/read_after.py): a recent write of
+    its own that its reads must see."""
     source: bytes | None = None
     """The transport's bytes this operation alone was read from (a POST body, a GET
     query string), when they say everything `graphql` does: what `prepare` checked for

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
@@ -57,6 +58,7 @@ from server.pipeline.prepared_memo import Checked
 from server.pipeline.request import OperationRequest, Prepared, Result
 from server.ratelimit.auth_failures import AuthThrottled
 from server.ratelimit.charges import actual_cost
+from server.replicas.read_after import READ_AFTER_HEADER
 from server.services import Services
 
 if TYPE_CHECKING:
@@ -218,8 +220,16 @@ async def run_batch(
                 p = refused
             answers.append(p)
         return answers
-    # In order, not concurrently: a batch may write and then read what it wrote.
-    return [p if isinstance(p, Result) else await run(p, services=services) for p in prepared]
+    # In order, not concurrently: a batch may write and then read what it wrote
+    # (a write's read-after token goes with the entries after it).
+    results: list[Result] = []
+    read_after: str | None = None
+    for p in prepared:
+        if isinstance(p, Prepared) and read_after is not None:
+            p.request = replace(p.request, read_after=read_after)
+        results.append(p if isinstance(p, Result) else await run(p, services=services))
+        read_after = results[-1].headers.get(READ_AFTER_HEADER, read_after)
+    return results
 
 
 def _request_error(error: RequestError) -> Result:
@@ -295,7 +305,7 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
     return Result(
         payload,
         status,
-        {**bill.headers(), **keyed_headers, **extra},
+        {**bill.headers(), **keyed_headers, **extra, **executed.headers},
         bill.refund if keyed is None else keyed.then(bill.refund),
         bypassed_cache=caches is not None,
         bill=bill,
@@ -311,7 +321,10 @@ async def _through_cache(prepared: Prepared, services: Services, caches: Caches)
         prepared.document.sha256, prepared.variables, request.graphql.operation_name
     )
     scope = viewer_scope(viewer)
-    lookup = await caches.responses.lookup(key, scope=scope, read=not request.fresh)
+    # A client that just wrote gets a fresh answer: a cached one may predate its write.
+    replicas = services.replicas
+    fresh = request.fresh or (replicas is not None and replicas.pins(request.read_after))
+    lookup = await caches.responses.lookup(key, scope=scope, read=not fresh)
     if lookup.usable is not None:
         if lookup.state is CacheState.STALE:
             produce_again = producer(
@@ -322,5 +335,5 @@ async def _through_cache(prepared: Prepared, services: Services, caches: Caches)
     policy = caches.policies.policy(prepared.document, prepared.operation, prepared.variables)
     produce = producer(prepared, services=services, caches=caches, private=policy.private)
     return await caches.responses.fill(
-        key, lookup, policy=policy, scope=scope, produce=produce, share=not request.fresh
+        key, lookup, policy=policy, scope=scope, produce=produce, share=not fresh
     )
