@@ -35,6 +35,7 @@ from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
+from server.events.runtime import ServerEvents, server_events
 from server.observability.batch_observers import combine
 from server.observability.metric_observers import (
     EntityCacheCounter,
@@ -94,6 +95,8 @@ class Services:
     (server/observability/batch_observers.py), or None when none watches."""
     prepared: PreparedMemo = field(default_factory=PreparedMemo)
     """What the pipeline checked for repeated request bytes (server/pipeline/prepared_memo.py)."""
+    events: ServerEvents | None = None
+    """The events channel subscription and the in-server relay (server/events/runtime.py)."""
 
 
 @contextlib.asynccontextmanager
@@ -105,6 +108,7 @@ async def open_services(
     engine = server_engine(settings)
     caches: Caches | None = None
     redis: Redis | None = None
+    stack = contextlib.AsyncExitStack()
     try:
         schema = create_schema()._schema
         executor = Executor(
@@ -120,7 +124,7 @@ async def open_services(
             execution=cast("Execution", settings.graphql_execution),
             fresh_context=fresh_context,
         )
-        change_feed = ChangeFeed()
+        change_feed = ChangeFeed(kill_after_commit=settings.fault_kill_after_commit)
         metrics = _metrics(settings, engine)
         caches = create_caches(
             settings,
@@ -136,11 +140,21 @@ async def open_services(
         if tracing is not None:
             cache_redis = None if caches is None else caches.redis
             tracing.instrument(engine=engine, redis=(redis, cache_redis))
+        sessionmaker = create_sessionmaker(engine)
+        dialect = _dialect(engine)
+        events = await stack.enter_async_context(
+            server_events(
+                settings,
+                dialect=dialect,
+                change_feed=change_feed,
+                metrics=metrics,
+            )
+        )
         services = Services(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            dialect=_dialect(engine),
+            sessionmaker=sessionmaker,
+            dialect=dialect,
             executor=executor,
             cost_analysis=CostAnalysis(schema, max_cost=settings.max_query_cost),
             caches=caches,
@@ -165,9 +179,11 @@ async def open_services(
                 None if metrics is None else MetricsBatchObserver(metrics),
                 None if tracing is None else LoaderSpans(tracing.tracer),
             ),
+            events=events,
         )
         yield services
     finally:
+        await stack.aclose()
         if caches is not None:
             await caches.close()
         if redis is not None:
