@@ -118,8 +118,8 @@ async def test_an_api_process_killed_after_its_commit_loses_no_event(
     rename = RENAME.replace("$id: ID!)", "$id: ID!, $name: String!)")
 
     with (
-        live_server(env) as reader,
-        live_server({**env, "FAULT_KILL_AFTER_COMMIT": "true"}) as writer,
+        live_server(env, timeout=180) as reader,
+        live_server({**env, "FAULT_KILL_AFTER_COMMIT": "true"}, timeout=180) as writer,
     ):
         async with httpx.AsyncClient(timeout=30) as client:
 
@@ -206,7 +206,7 @@ async def test_redis_down_for_ten_seconds_under_writes_loses_no_event(
     placed: list[str] = []
     try:
         await asyncio.wait_for(listener.subscribed.wait(), timeout=10)
-        with live_server(env) as server, worker(env) as relay:
+        with live_server(env, timeout=180) as server, worker(env) as relay:
             async with httpx.AsyncClient(timeout=30) as client:
                 writing = True
 
