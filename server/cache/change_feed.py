@@ -43,7 +43,8 @@ class ChangeFeed:
     def __init__(self, *, kill_after_commit: bool = False, remembered: int = REMEMBERED) -> None:
         self._subscribers: list[Subscriber] = []
         self._watchers: list[Callable[[], None]] = []
-        self._applied: OrderedDict[str, None] = OrderedDict()
+        # Event id -> whether the relay brought it (else this process published it).
+        self._applied: OrderedDict[str, bool] = OrderedDict()
         self._remembered = remembered
         self._kill_after_commit = kill_after_commit
 
@@ -61,20 +62,24 @@ class ChangeFeed:
         """The events of a write this process just committed."""
         if self._kill_after_commit and events:
             os.kill(os.getpid(), signal.SIGKILL)
-        self._remember(events)
-        await self._announce(events)
+        # The relay may have been quicker than this process's own publish: what it
+        # brought was announced already. (A replay's republish of what this process
+        # published itself is announced again.)
+        fresh = [event for event in events if not self._applied.get(event.event_id, False)]
+        self._remember(fresh, relayed=False)
+        await self._announce(fresh)
         for watcher in list(self._watchers):
             watcher()
 
     async def apply(self, events: Sequence[Event]) -> None:
         """Relayed events: those not applied here yet."""
         fresh = [event for event in events if event.event_id not in self._applied]
-        self._remember(fresh)
+        self._remember(fresh, relayed=True)
         await self._announce(fresh)
 
-    def _remember(self, events: Sequence[Event]) -> None:
+    def _remember(self, events: Sequence[Event], *, relayed: bool) -> None:
         for event in events:
-            self._applied[event.event_id] = None
+            self._applied[event.event_id] = relayed
         while len(self._applied) > self._remembered:
             self._applied.popitem(last=False)
 
