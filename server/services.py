@@ -35,6 +35,7 @@ from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
+from server.events.runtime import ServerEvents, server_events
 from server.observability.batch_observers import combine
 from server.observability.metric_observers import (
     EntityCacheCounter,
@@ -98,6 +99,8 @@ class Services:
     """What the pipeline checked for repeated request bytes (server/pipeline/prepared_memo.py)."""
     replicas: ReplicaSet | None = None
     """Where queries' reads go (server/replicas/); None without DATABASE_REPLICA_URLS."""
+    events: ServerEvents | None = None
+    """The events channel subscription and the in-server relay (server/events/runtime.py)."""
 
 
 @contextlib.asynccontextmanager
@@ -110,6 +113,7 @@ async def open_services(
     caches: Caches | None = None
     redis: Redis | None = None
     replicas: ReplicaSet | None = None
+    stack = contextlib.AsyncExitStack()
     try:
         schema = create_schema()._schema
         executor = Executor(
@@ -125,7 +129,7 @@ async def open_services(
             execution=cast("Execution", settings.graphql_execution),
             fresh_context=fresh_context,
         )
-        change_feed = ChangeFeed()
+        change_feed = ChangeFeed(kill_after_commit=settings.fault_kill_after_commit)
         metrics = _metrics(settings, engine)
         caches = create_caches(
             settings,
@@ -143,11 +147,20 @@ async def open_services(
             tracing.instrument(engine=engine, redis=(redis, cache_redis))
         sessionmaker = create_sessionmaker(engine)
         replicas = await _replicas(settings, sessionmaker, caches, change_feed, metrics)
+        dialect = _dialect(engine)
+        events = await stack.enter_async_context(
+            server_events(
+                settings,
+                dialect=dialect,
+                change_feed=change_feed,
+                metrics=metrics,
+            )
+        )
         services = Services(
             settings=settings,
             engine=engine,
             sessionmaker=sessionmaker,
-            dialect=_dialect(engine),
+            dialect=dialect,
             executor=executor,
             cost_analysis=CostAnalysis(schema, max_cost=settings.max_query_cost),
             caches=caches,
@@ -173,9 +186,11 @@ async def open_services(
                 None if tracing is None else LoaderSpans(tracing.tracer),
             ),
             replicas=replicas,
+            events=events,
         )
         yield services
     finally:
+        await stack.aclose()
         if replicas is not None:
             await replicas.close()
         if caches is not None:

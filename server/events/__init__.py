@@ -1,0 +1,4 @@
+"""Events, process side: the relay that publishes the outbox (resolvers/events.py) to
+Redis, the subscription through which every instance applies them to its caches, the
+relay loop of `storefront worker` (or of the server itself without Redis), and the
+consumers the relay calls per batch (webhooks/, added by the webhooks work)."""
