@@ -6,8 +6,10 @@ from models.idempotency import IdempotencyKey
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.review import Review
 from models.user import ROLES, ApiToken, User
+from models.webhook import DELIVERY_STATUSES, Webhook, WebhookDelivery
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "ORDER_STATUSES",
     "ROLES",
     "ApiToken",
@@ -21,5 +23,7 @@ __all__ = [
     "Review",
     "UTCDateTime",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "utcnow",
 ]

@@ -1,0 +1,56 @@
+"""The saq queue of delivery jobs (Redis) and how a delivery's job is queued.
+
+One job key per delivery (`delivery:<id>`): saq refuses a second job with a key
+still queued or running, so the fan-out, a redelivery and the sweep may all
+ask for a delivery's job and only one runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from saq.queue.redis import RedisQueue
+
+from server.settings import Settings
+
+QUEUE_NAME = "storefront-webhooks"
+DELIVER = "deliver_webhook"
+MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
+SWEEP_SECONDS = 5
+"""How often a worker looks for jobs of a dead worker (saq's sweep, and its lock)."""
+
+
+class WebhookQueue(RedisQueue):
+    """saq's Redis queue, sweeping jobs of a dead worker every few seconds, not once a minute."""
+
+    async def sweep(self, lock: int = SWEEP_SECONDS, abort: float = 5.0) -> list[str]:
+        return await super().sweep(lock, abort)
+
+
+def create_queue(settings: Settings) -> WebhookQueue:
+    if settings.redis_url is None:
+        raise ValueError("webhook deliveries need REDIS_URL (their job queue)")
+    queue: Any = WebhookQueue.from_url(settings.redis_url, name=QUEUE_NAME)
+    return queue  # type: ignore[no-any-return]
+
+
+def job_timeout(settings: Settings) -> int:
+    """saq's bound on a job: the attempt's own timeout plus the database writes around it."""
+    return math.ceil(settings.webhook_timeout_seconds) + 5
+
+
+async def enqueue_deliveries(
+    queue: RedisQueue, settings: Settings, delivery_ids: Sequence[int]
+) -> None:
+    for delivery_id in delivery_ids:
+        await queue.enqueue(
+            DELIVER,
+            key=f"delivery:{delivery_id}",
+            delivery_id=delivery_id,
+            timeout=job_timeout(settings),
+            # The delivery row decides when to stop; saq only needs room to retry.
+            retries=settings.webhook_max_attempts + 2,
+            ttl=600,
+        )
