@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from loaders import aggregates, entities, nested_pages, relations, tags
+from loaders import aggregates, entities, nested_pages, relations, tags, webhooks
 from loaders.batch import BatchFn, SessionMaker
 from loaders.cache import EntityCache
 from loaders.dataloader import IsolatedDataLoader

@@ -82,10 +82,11 @@ async def _resolve(host: str, port: int) -> tuple[str, ...]:
 async def check_url(url: str, policy: UrlPolicy, *, field: str) -> Target:
     """The checked target of `url`; InvalidInput (on `field`) when it may not be called."""
     scheme, host, port = _parse(url.strip(), policy, field)
+    addresses: tuple[str, ...] = ()
     try:
         addresses = await _resolve(host, port)
     except OSError:
-        raise InvalidInput(f"The host {host!r} does not resolve.", field=field) from None
+        pass  # raised below, outside this block: no OSError in the error's context
     if not addresses:
         raise InvalidInput(f"The host {host!r} does not resolve.", field=field)
     if not policy.allow_private and any(is_private(a) for a in addresses):

@@ -35,6 +35,11 @@ from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
+from server.events.webhooks.setup import (
+    QueuedWebhookSetup,
+    close_webhook_setup,
+    open_webhook_setup,
+)
 from server.observability.batch_observers import combine
 from server.observability.metric_observers import (
     EntityCacheCounter,
@@ -94,6 +99,9 @@ class Services:
     (server/observability/batch_observers.py), or None when none watches."""
     prepared: PreparedMemo = field(default_factory=PreparedMemo)
     """What the pipeline checked for repeated request bytes (server/pipeline/prepared_memo.py)."""
+    webhooks: QueuedWebhookSetup | None = None
+    """What createWebhook needs (secret box, job queue); None without WEBHOOK_SECRET_KEY
+    and REDIS_URL."""
 
 
 @contextlib.asynccontextmanager
@@ -105,6 +113,7 @@ async def open_services(
     engine = server_engine(settings)
     caches: Caches | None = None
     redis: Redis | None = None
+    webhooks: QueuedWebhookSetup | None = None
     try:
         schema = create_schema()._schema
         executor = Executor(
@@ -132,6 +141,7 @@ async def open_services(
             # Every committed write drops what it changed, before its answer is sent.
             change_feed.subscribe(caches.responses.invalidate)
         redis = create_redis(settings)
+        webhooks = await open_webhook_setup(settings)
         throttle = _throttle(settings, redis)
         if tracing is not None:
             cache_redis = None if caches is None else caches.redis
@@ -165,9 +175,11 @@ async def open_services(
                 None if metrics is None else MetricsBatchObserver(metrics),
                 None if tracing is None else LoaderSpans(tracing.tracer),
             ),
+            webhooks=webhooks,
         )
         yield services
     finally:
+        await close_webhook_setup(webhooks)
         if caches is not None:
             await caches.close()
         if redis is not None:

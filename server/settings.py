@@ -561,6 +561,13 @@ class Settings:
         "encrypts webhook signing secrets at rest; required to create webhooks and to run"
         ' their deliveries (rotation: see "Webhooks")',
     )
+    webhook_queue: str = setting(
+        "WEBHOOK_QUEUE",
+        "storefront-webhooks",
+        text("a name"),
+        "the saq queue (Redis keys `saq:<name>:…`) of delivery jobs; deployments sharing a"
+        " Redis database need names of their own",
+    )
     webhook_allow_http: bool = setting(
         "WEBHOOK_ALLOW_HTTP",
         False,

@@ -67,6 +67,7 @@ async def execute(
         loaders=loaders,
         changes=services.change_feed,
         idempotency=idempotency,
+        webhooks=services.webhooks,
     )
     graphql_request = prepared.request.graphql
     # A write's statements count as `mutation` in the metrics (loader batches it

@@ -100,7 +100,7 @@ class WebhookFanOut:
             return None
         for start in range(0, len(rows), CHUNK):
             await session.execute(_insert(session).values(rows[start : start + CHUNK]))
-        event_ids = sorted({row["event_id"] for row in rows})
+        event_ids = sorted({str(row["event_id"]) for row in rows})
         pending = list(
             await session.scalars(
                 select(WebhookDelivery.id).where(

@@ -15,7 +15,6 @@ from saq.queue.redis import RedisQueue
 
 from server.settings import Settings
 
-QUEUE_NAME = "storefront-webhooks"
 DELIVER = "deliver_webhook"
 MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
 SWEEP_SECONDS = 5
@@ -32,7 +31,7 @@ class WebhookQueue(RedisQueue):
 def create_queue(settings: Settings) -> WebhookQueue:
     if settings.redis_url is None:
         raise ValueError("webhook deliveries need REDIS_URL (their job queue)")
-    queue: Any = WebhookQueue.from_url(settings.redis_url, name=QUEUE_NAME)
+    queue: Any = WebhookQueue.from_url(settings.redis_url, name=settings.webhook_queue)
     return queue  # type: ignore[no-any-return]
 
 
