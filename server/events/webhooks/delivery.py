@@ -97,7 +97,7 @@ async def attempt(
         ).one_or_none()
     if row is None:
         return Outcome("skipped")
-    delivery, webhook = row.tuple()
+    delivery, webhook = row
     if delivery.status != "pending" or not webhook.active:
         return Outcome("skipped", delivery.event_type)
     status_code: int | None = None
