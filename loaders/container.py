@@ -169,7 +169,9 @@ class Loaders:
     # announcing it, so only the database is current.
     @cached_property
     def webhook_by_id(self) -> DataLoader[int, WebhookRecord | None]:
-        return self._loader(webhooks.webhook_by_id, tags.entities(WebhookRecord), name="webhook_by_id")
+        return self._loader(
+            webhooks.webhook_by_id, tags.entities(WebhookRecord), name="webhook_by_id"
+        )
 
     @cached_property
     def webhook_delivery_by_id(self) -> DataLoader[int, WebhookDeliveryRecord | None]:

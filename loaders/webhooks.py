@@ -39,7 +39,10 @@ def _page_statement(table: Any, record: type, conditions: list[Any], *, after: b
 
 
 async def _page(
-    sessionmaker: SessionMaker, statement: Statement, params: dict[str, Any], record: Any,
+    sessionmaker: SessionMaker,
+    statement: Statement,
+    params: dict[str, Any],
+    record: Any,
     args: PageArgs,
 ) -> Page[Any]:
     params = {**params, **keyset.after_params(args), "limit": args.first + 1}

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -83,10 +84,10 @@ async def check_url(url: str, policy: UrlPolicy, *, field: str) -> Target:
     """The checked target of `url`; InvalidInput (on `field`) when it may not be called."""
     scheme, host, port = _parse(url.strip(), policy, field)
     addresses: tuple[str, ...] = ()
-    try:
+    # Refused below, outside the handler: the error then carries no OSError context
+    # (which would read as an unreachable database).
+    with contextlib.suppress(OSError):
         addresses = await _resolve(host, port)
-    except OSError:
-        pass  # raised below, outside this block: no OSError in the error's context
     if not addresses:
         raise InvalidInput(f"The host {host!r} does not resolve.", field=field)
     if not policy.allow_private and any(is_private(a) for a in addresses):

@@ -200,9 +200,7 @@ async def deliveries_of(
     return Connection(page, count)
 
 
-async def webhook_of(
-    *, loaders: Loaders, delivery: WebhookDeliveryRecord
-) -> WebhookRecord:
+async def webhook_of(*, loaders: Loaders, delivery: WebhookDeliveryRecord) -> WebhookRecord:
     found = await loaders.webhook_by_id.load(delivery.webhook_id)
     if found is None:  # deleted with its deliveries in one transaction: a race only
         raise NotFound("The delivery's webhook no longer exists.")

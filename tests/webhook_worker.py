@@ -63,13 +63,13 @@ async def fan_out(
         await after()
 
 
-async def eventually(check: Callable[[], Any], *, timeout: float = 20.0) -> Any:
+async def eventually(check: Callable[[], Any], *, within: float = 20.0) -> Any:
     """Polls the async `check` until it returns a truthy value (returned), else fails."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout}s: last value {value!r}")
+            raise AssertionError(f"not reached in {within}s: last value {value!r}")
         await asyncio.sleep(0.05)

@@ -68,12 +68,15 @@ def _pinned_request(target: Target, address: str) -> tuple[str, dict[str, str], 
 
 
 async def _post(
-    client: httpx.AsyncClient, target: Target, headers: dict[str, str], body: bytes,
-    timeout: float,
+    client: httpx.AsyncClient,
+    target: Target,
+    headers: dict[str, str],
+    body: bytes,
+    seconds: float,
 ) -> int:
     url, host, extensions = _pinned_request(target, target.addresses[0])
     response = await client.post(
-        url, content=body, headers={**headers, **host}, extensions=extensions, timeout=timeout
+        url, content=body, headers={**headers, **host}, extensions=extensions, timeout=seconds
     )
     await response.aclose()
     return response.status_code  # fmt: skip
@@ -112,9 +115,7 @@ async def attempt(
         logger.warning("webhook %s refused at delivery: %s", webhook.id, refused.message)
     except httpx.HTTPError as error:
         logger.info("webhook delivery %s got no answer: %r", delivery_id, error)
-    return await _record(
-        sessionmaker, delivery, status_code, options
-    )
+    return await _record(sessionmaker, delivery, status_code, options)
 
 
 async def _record(

@@ -76,7 +76,9 @@ class WebhookFanOut:
         if not events:
             return None
         hooks = (
-            await session.execute(select(Webhook.id, Webhook.events).where(Webhook.active.is_(True)))
+            await session.execute(
+                select(Webhook.id, Webhook.events).where(Webhook.active.is_(True))
+            )
         ).all()
         now = utcnow()
         rows = [

@@ -100,7 +100,9 @@ async def sweep(ctx: Any) -> dict[str, int]:
     await enqueue_deliveries(ctx["queue"], settings, stuck)
     pruned = await prune_outbox(ctx["sessionmaker"], days=settings.outbox_retention_days)
     if stuck or pruned:
-        logger.info("webhook sweep: %d deliveries re-queued, %d outbox rows pruned", len(stuck), pruned)
+        logger.info(
+            "webhook sweep: %d deliveries re-queued, %d outbox rows pruned", len(stuck), pruned
+        )
     return {"requeued": len(stuck), "pruned": pruned}
 
 

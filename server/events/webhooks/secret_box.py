@@ -61,9 +61,7 @@ class SecretBox:
         return self._fernet.rotate(sealed.encode()).decode()
 
 
-async def rotate_secrets(
-    *, sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox
-) -> int:
+async def rotate_secrets(*, sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox) -> int:
     """Re-encrypts every webhook secret under the newest key; the number of webhooks."""
     async with sessionmaker.begin() as session:
         rows = (await session.execute(select(Webhook.id, Webhook.secret).with_for_update())).all()

@@ -59,7 +59,9 @@ async def _deliveries(db: Database) -> list[WebhookDelivery]:
 
 
 def _order_placed(n: int = 1) -> list[FakeEvent]:
-    return [FakeEvent("order.placed", {"id": f"T3JkZXI6{i}", "status": "PENDING"}) for i in range(n)]
+    return [
+        FakeEvent("order.placed", {"id": f"T3JkZXI6{i}", "status": "PENDING"}) for i in range(n)
+    ]
 
 
 async def test_a_delivery_is_signed_as_standard_webhooks_and_marked_delivered(
@@ -108,9 +110,7 @@ async def test_a_500_is_retried_with_the_same_message_id_until_a_200(
     assert receiver.received[0].body == receiver.received[1].body
 
 
-async def test_a_410_deactivates_the_webhook(
-    api: Api, db: Database, env: dict[str, str]
-) -> None:
+async def test_a_410_deactivates_the_webhook(api: Api, db: Database, env: dict[str, str]) -> None:
     settings = _settings(db, env)
     with Receiver(default=410) as receiver:
         await _webhook(api, receiver.url)
@@ -199,3 +199,22 @@ async def test_fanning_out_an_event_twice_makes_one_delivery(
     assert len(set(ids)) == 6
     pairs = {(json.loads(r.body)["data"]["id"], r.path) for r in receiver.received}
     assert len(pairs) == 3
+
+
+async def test_deliveries_are_counted_by_status(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    from server.events.webhooks.status import delivery_counts
+
+    settings = _settings(db, env)
+    with Receiver(statuses=[410]) as gone, Receiver() as fine:
+        await _webhook(api, gone.url)
+        await _webhook(api, fine.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+
+            async def settled() -> bool:
+                return {d.status for d in await _deliveries(db)} == {"delivered", "failed"}
+
+            await eventually(settled)
+    assert await delivery_counts(db.sessionmaker) == {"pending": 0, "delivered": 1, "failed": 1}

@@ -77,7 +77,7 @@ async def test_an_admin_creates_a_webhook_and_sees_its_secret_once(
     assert SecretBox.from_keys(env["WEBHOOK_SECRET_KEY"]).open(stored) == secret
     listed = await hooks.data(LIST, token=admin)
     assert listed["webhooks"]["totalCount"] == 1
-    assert "secret" not in str(listed) or secret not in str(listed)
+    assert secret not in str(listed)
 
 
 async def test_customers_are_forbidden_and_anonymous_callers_unauthenticated(
@@ -86,43 +86,48 @@ async def test_customers_are_forbidden_and_anonymous_callers_unauthenticated(
     customer = await hooks.token("c@example.com")
     before = await snapshot(db)
     assert _codes(await _create(hooks, customer)) == [("FORBIDDEN", None)]
-    assert _codes(await hooks.query(CREATE, {"input": {"url": "https://1.1.1.1/", "events": ["ORDER_PLACED"]}})) == [("UNAUTHENTICATED", None)]  # noqa: E501
+    assert _codes(
+        await hooks.query(
+            CREATE, {"input": {"url": "https://1.1.1.1/", "events": ["ORDER_PLACED"]}}
+        )
+    ) == [("UNAUTHENTICATED", None)]
     assert await snapshot(db) == before
     forbidden = await hooks.query(LIST, token=customer)
-    assert forbidden["data"] is None and _codes(forbidden) == [("FORBIDDEN", None)]
+    assert forbidden["data"] is None
+    assert _codes(forbidden) == [("FORBIDDEN", None)]
     assert _codes(await hooks.query(LIST)) == [("UNAUTHENTICATED", None)]
     assert _codes(await hooks.query(DELETE, {"id": "V2ViaG9vazox"}, token=customer)) == [
         ("FORBIDDEN", None)
     ]
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "not a url",
-        "ftp://1.1.1.1/hook",
-        "http://1.1.1.1/hook",  # https only
-        "https://user:pw@1.1.1.1/hook",
-        "https://127.0.0.1/hook",
-        "https://localhost/hook",
-        "https://10.1.2.3/hook",
-        "https://192.168.0.1/hook",
-        "https://169.254.169.254/latest/meta-data",
-        "https://[::1]/hook",
-        "https://[::ffff:127.0.0.1]/hook",
-        "https://0.0.0.0/hook",
-        "https://224.0.0.1/hook",
-        "https://no-such-host.invalid/hook",
-    ],
+REFUSED_URLS = (
+    "not a url",
+    "ftp://1.1.1.1/hook",
+    "http://1.1.1.1/hook",  # https only
+    "https://user:pw@1.1.1.1/hook",
+    "https://127.0.0.1/hook",
+    "https://localhost/hook",
+    "https://10.1.2.3/hook",
+    "https://192.168.0.1/hook",
+    "https://169.254.169.254/latest/meta-data",
+    "https://[::1]/hook",
+    "https://[::ffff:127.0.0.1]/hook",
+    "https://0.0.0.0/hook",
+    "https://224.0.0.1/hook",
+    "https://no-such-host.invalid/hook",
 )
+
+
 async def test_a_url_that_may_not_be_called_is_bad_user_input_on_input_url(
-    hooks: Api, db: Database, url: str
+    hooks: Api, db: Database
 ) -> None:
     admin = await hooks.token("admin@example.com", role="admin")
     before = await snapshot(db)
-    body = await _create(hooks, admin, url)
-    assert body["data"] is None
-    assert _codes(body) == [("BAD_USER_INPUT", "input.url")], body
+    for url in REFUSED_URLS:
+        body = await _create(hooks, admin, url)
+        assert body["data"] is None, url
+        assert _codes(body) == [("BAD_USER_INPUT", "input.url")], (url, body)
     assert await snapshot(db) == before
 
 
@@ -228,12 +233,15 @@ async def test_redelivering_a_failed_delivery_keeps_its_message_id_and_refreshes
     ids = {d["messageId"]: d["id"] for d in listed}
     again = await hooks.data(REDELIVER, {"id": ids["msg_e1"]}, token=admin)
     assert again["redeliverWebhookDelivery"] == {
-        "id": ids["msg_e1"], "status": "PENDING", "messageId": "msg_e1"
+        "id": ids["msg_e1"],
+        "status": "PENDING",
+        "messageId": "msg_e1",
     }
     async with db.sessionmaker() as session:
         row = await session.get(WebhookDelivery, failed)
     # A fresh budget: WEBHOOK_MAX_ATTEMPTS (8 by default) attempts beyond those made.
-    assert row is not None and (row.attempts, row.max_attempts) == (3, 3 + 8)
+    assert row is not None
+    assert (row.attempts, row.max_attempts) == (3, 3 + 8)
     not_failed = await hooks.query(REDELIVER, {"id": ids["msg_e2"]}, token=admin)
     assert _codes(not_failed) == [("BAD_USER_INPUT", "id")]
     async with db.sessionmaker.begin() as session:
