@@ -139,7 +139,8 @@ async def redeliver(
     setup = _require_setup(setup)
     async with sessionmaker.begin() as session:
         found = await session.execute(
-            select(WebhookDelivery.status, WebhookDelivery.attempts)
+            select(WebhookDelivery.status, WebhookDelivery.attempts, Webhook.active)
+            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
             .where(WebhookDelivery.id == delivery_id)
             .with_for_update()
         )
@@ -148,6 +149,10 @@ async def redeliver(
             raise NotFound("No webhook delivery has this ID.", field="id")
         if row.status != "failed":
             raise InvalidInput("Only a FAILED delivery can be redelivered.", field="id")
+        if not row.active:
+            raise InvalidInput(
+                "The delivery's webhook is inactive (its endpoint answered 410 Gone).", field="id"
+            )
         updated = await session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id)

@@ -8,7 +8,7 @@ the outcome in one transaction guarded by the attempt count it read, so two
 runs of one job never both count:
 
 - 2xx: DELIVERED;
-- 410 Gone: the webhook is deactivated, the delivery FAILED;
+- 410 Gone: the webhook is deactivated, this delivery and its other PENDING ones FAILED;
 - anything else (or no answer): `attempts` up, then FAILED at the budget, else
   PENDING with `next_attempt_at` = now + exponential backoff with full jitter.
 """
@@ -157,5 +157,14 @@ async def _record(
         if gone:
             await session.execute(
                 update(Webhook).where(Webhook.id == delivery.webhook_id).values(active=False)
+            )
+            # Its other deliveries will never be attempted: say so rather than leave them PENDING.
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.webhook_id == delivery.webhook_id,
+                    WebhookDelivery.status == "pending",
+                )
+                .values(status="failed", next_attempt_at=None)
             )
     return Outcome(result, delivery.event_type, retry_in)

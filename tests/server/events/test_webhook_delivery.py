@@ -113,7 +113,7 @@ async def test_a_500_is_retried_with_the_same_message_id_until_a_200(
 async def test_a_410_deactivates_the_webhook(api: Api, db: Database, env: dict[str, str]) -> None:
     settings = _settings(db, env)
     with Receiver(default=410) as receiver:
-        await _webhook(api, receiver.url)
+        _, admin = await _webhook(api, receiver.url)
         async with running_worker(settings, db.sessionmaker) as queue:
             await fan_out(settings, db.sessionmaker, queue, _order_placed())
 
@@ -122,11 +122,16 @@ async def test_a_410_deactivates_the_webhook(api: Api, db: Database, env: dict[s
 
             await eventually(failed)
             await fan_out(settings, db.sessionmaker, queue, _order_placed())
+            listed = await api.data(LIST, token=admin)
+            (delivery,) = listed["webhooks"]["nodes"][0]["deliveries"]["nodes"]
+            refused = await api.query(REDELIVER, {"id": delivery["id"]}, token=admin)
     assert receiver.count() == 1
     async with db.sessionmaker() as session:
         assert (await session.scalars(select(Webhook.active))).all() == [False]
-    # An inactive webhook gets no new deliveries.
+    # An inactive webhook gets no new deliveries, and its failed ones stay failed.
     assert len(await _deliveries(db)) == 1
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert "410" in refused["errors"][0]["message"]
 
 
 async def test_failed_after_the_last_attempt_then_redelivered_with_the_same_message_id(
