@@ -4,6 +4,7 @@ from models.base import Base, BigId, UTCDateTime, utcnow
 from models.catalog import Category, Product
 from models.idempotency import IdempotencyKey
 from models.order import ORDER_STATUSES, Order, OrderItem
+from models.outbox import OutboxEvent
 from models.review import Review
 from models.user import ROLES, ApiToken, User
 from models.webhook import DELIVERY_STATUSES, Webhook, WebhookDelivery
@@ -19,6 +20,7 @@ __all__ = [
     "IdempotencyKey",
     "Order",
     "OrderItem",
+    "OutboxEvent",
     "Product",
     "Review",
     "UTCDateTime",

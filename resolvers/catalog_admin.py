@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from loaders.records import ProductRecord
 from loaders.sql import record_columns
 from models import Category, Product, utcnow
-from resolvers.changes import Changes, announce
+from resolvers.changes import announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
+from resolvers.events import Event, product_event, record_events
 from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import is_unique_violation, require_text
 from resolvers.viewer import Viewer
@@ -64,7 +65,7 @@ async def create_product(
     price_cents: int,
     category_id: int,
     idempotency: KeyedWrite | None = None,
-) -> tuple[ProductRecord, Changes]:
+) -> tuple[ProductRecord, list[Event]]:
     """A new active product; a taken `sku` is BAD_USER_INPUT, even under a race."""
     _require_admin(viewer)
     sku = require_text(sku, field="input.sku", max_length=MAX_SKU_LENGTH)
@@ -98,8 +99,10 @@ async def create_product(
             changes = announce(
                 "createProduct", product_id=product.id, category_id=product.category_id
             )
+            events = [product_event("product.created", product, changes)]
+            await record_events(session, events)
             await record_key(
-                idempotency, session, field="createProduct", result_id=product.id, changes=changes
+                idempotency, session, field="createProduct", result_id=product.id, events=events
             )
     except IntegrityError as error:
         if is_unique_violation(error, constraint="uq_products_sku", columns="products.sku"):
@@ -107,7 +110,7 @@ async def create_product(
                 f"A product with sku {sku!r} already exists.", field="input.sku"
             ) from None
         raise
-    return product, changes
+    return product, events
 
 
 async def update_product(
@@ -117,7 +120,7 @@ async def update_product(
     product_id: int,
     changes: ProductChanges,
     idempotency: KeyedWrite | None = None,
-) -> tuple[ProductRecord, Changes]:
+) -> tuple[ProductRecord, list[Event]]:
     """Sets the given fields and bumps `updated_at`."""
     _require_admin(viewer)
     values: dict[str, Any] = {}
@@ -159,7 +162,9 @@ async def update_product(
             category_id=product.category_id,
             old_category_id=old_category,
         )
+        events = [product_event("product.updated", product, changed)]
+        await record_events(session, events)
         await record_key(
-            idempotency, session, field="updateProduct", result_id=product.id, changes=changed
+            idempotency, session, field="updateProduct", result_id=product.id, events=events
         )
-    return product, changed
+    return product, events

@@ -66,6 +66,12 @@ class Changes:
     def __bool__(self) -> bool:
         return bool(self.entities or self.lists)
 
+    @classmethod
+    def from_tags(cls, tags: frozenset[str] | set[str]) -> Changes:
+        """The changes `tags` name (events carry them as one set: resolvers/events.py)."""
+        lists = frozenset(tag for tag in tags if tag.split(":", 2)[1:2] == ["list"])
+        return cls(frozenset(tags) - lists, lists)
+
 
 def announce(write: str, **ids: int) -> Changes:
     """The changes of `write` (a key of CHANGE_RULES) for the given ids."""

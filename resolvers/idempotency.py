@@ -16,13 +16,15 @@ Example:
     async with sessionmaker.begin() as session:
         await claim_key(idempotency, session)
         order = ...  # the write
-        changes = announce("placeOrder", order_id=order.id, user_id=user.id)
+        events = [order_event("order.placed", order, items, announce(...))]
+        await record_events(session, events)
         await record_key(idempotency, session, field="placeOrder", result_id=order.id,
-                         changes=changes)
+                         events=events)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from models import IdempotencyKey, utcnow
 from resolvers.changes import Changes
 from resolvers.errors import DomainError
+from resolvers.events import Event, changes_of
 from resolvers.validation import is_unique_violation
 
 KEY_TTL = timedelta(hours=24)
@@ -45,11 +48,13 @@ class KeyInUse(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """What a committed keyed write recorded: the entity to answer with, the tags it changed."""
+    """What a committed keyed write recorded: the entity to answer with, the tags it changed
+    and the ids of the events it recorded in the outbox."""
 
     field: str
     result_id: int
     changes: Changes
+    event_ids: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -96,11 +101,16 @@ class KeyedWrite:
             ) from None
 
     async def record(
-        self, session: AsyncSession, *, field: str, result_id: int, changes: Changes
+        self, session: AsyncSession, *, field: str, result_id: int, events: Sequence[Event]
     ) -> None:
         """Note on the claimed row what the write wrote, for replays."""
         assert self._row_id is not None, "record() before claim()"
-        tags = {"entities": sorted(changes.entities), "lists": sorted(changes.lists)}
+        changes = changes_of(events)
+        tags = {
+            "entities": sorted(changes.entities),
+            "lists": sorted(changes.lists),
+            "events": [event.event_id for event in events],
+        }
         await session.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.id == self._row_id)
@@ -120,11 +130,11 @@ async def record_key(
     *,
     field: str,
     result_id: int,
-    changes: Changes,
+    events: Sequence[Event],
 ) -> None:
     """Last thing in a write's transaction: what it wrote, on its claimed key."""
     if idempotency is not None:
-        await idempotency.record(session, field=field, result_id=result_id, changes=changes)
+        await idempotency.record(session, field=field, result_id=result_id, events=events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +175,7 @@ async def find_key(
     return StoredKey(
         row.id,
         row.request_hash,
-        Replay(row.field, row.result_id, changes),
+        Replay(row.field, row.result_id, changes, tuple(tags.get("events", ()))),
         row.response,
         row.created_at,
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from loaders.records import OrderRecord
+from loaders.records import OrderItemRecord, OrderRecord
 from loaders.sql import record_columns
 from models import Order, OrderItem, Product
-from resolvers.changes import Changes, announce
+from resolvers.changes import announce
 from resolvers.errors import Forbidden, InvalidInput, NotFound
+from resolvers.events import Event, order_event, record_events
 from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import require_range
 from resolvers.viewer import Viewer
@@ -30,6 +31,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 # What the writes return: the read record's columns, in its field order.
 _ORDER_COLUMNS = record_columns(Order.__table__, OrderRecord)
+_ITEM_COLUMNS = record_columns(OrderItem.__table__, OrderItemRecord)
 
 
 async def place_order(
@@ -38,7 +40,7 @@ async def place_order(
     viewer: Viewer,
     lines: list[tuple[int, int]],
     idempotency: KeyedWrite | None = None,
-) -> tuple[OrderRecord, Changes]:
+) -> tuple[OrderRecord, list[Event]]:
     """A PENDING order of (product id, quantity) lines for the viewer, at current prices.
 
     One transaction: prices are read inside it (locked against change on
@@ -87,8 +89,8 @@ async def place_order(
             .returning(*_ORDER_COLUMNS)
         )
         order = OrderRecord(*created.one())
-        await session.execute(
-            insert(OrderItem),
+        created_items = await session.execute(
+            insert(OrderItem).returning(*_ITEM_COLUMNS, sort_by_parameter_order=True),
             [
                 {
                     "order_id": order.id,
@@ -99,11 +101,14 @@ async def place_order(
                 for pid, quantity in lines
             ],
         )
+        items = [OrderItemRecord(*row) for row in created_items]
         changes = announce("placeOrder", order_id=order.id, user_id=user.id)
+        events = [order_event("order.placed", order, items, changes)]
+        await record_events(session, events)
         await record_key(
-            idempotency, session, field="placeOrder", result_id=order.id, changes=changes
+            idempotency, session, field="placeOrder", result_id=order.id, events=events
         )
-    return order, changes
+    return order, events
 
 
 async def cancel_order(
@@ -112,7 +117,7 @@ async def cancel_order(
     viewer: Viewer,
     order_id: int,
     idempotency: KeyedWrite | None = None,
-) -> tuple[OrderRecord, Changes]:
+) -> tuple[OrderRecord, list[Event]]:
     """The customer who placed the order (while PENDING or PAID) or an admin cancels it."""
     viewer.require_user()
     return await _change_status(
@@ -132,7 +137,7 @@ async def update_order_status(
     order_id: int,
     status: str,
     idempotency: KeyedWrite | None = None,
-) -> tuple[OrderRecord, Changes]:
+) -> tuple[OrderRecord, list[Event]]:
     """An admin moves an order along any legal transition."""
     viewer.require_user()
     if not viewer.is_admin:
@@ -155,7 +160,7 @@ async def _change_status(
     status: str,
     write: str,
     idempotency: KeyedWrite | None,
-) -> tuple[OrderRecord, Changes]:
+) -> tuple[OrderRecord, list[Event]]:
     async with sessionmaker.begin() as session:
         await claim_key(idempotency, session)
         row = (
@@ -186,6 +191,14 @@ async def _change_status(
         if updated is None:
             raise InvalidInput("The order changed meanwhile; read it again.", field="id")
         order = OrderRecord(*updated)
+        items = [
+            OrderItemRecord(*row)
+            for row in await session.execute(
+                select(*_ITEM_COLUMNS).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
+            )
+        ]
         changes = announce(write, order_id=order.id, user_id=order.user_id)
-        await record_key(idempotency, session, field=write, result_id=order.id, changes=changes)
-    return order, changes
+        events = [order_event("order.status_changed", order, items, changes)]
+        await record_events(session, events)
+        await record_key(idempotency, session, field=write, result_id=order.id, events=events)
+    return order, events

@@ -9,8 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from loaders.records import ReviewRecord
 from loaders.sql import record_columns
 from models import Product, Review
-from resolvers.changes import Changes, announce
+from resolvers.changes import announce
 from resolvers.errors import InvalidInput
+from resolvers.events import Event, record_events, review_event
 from resolvers.idempotency import KeyedWrite, claim_key, record_key
 from resolvers.validation import is_unique_violation, require_range, require_text
 from resolvers.viewer import Viewer
@@ -29,7 +30,7 @@ async def add_review(
     rating: int,
     body: str,
     idempotency: KeyedWrite | None = None,
-) -> tuple[ReviewRecord, Changes]:
+) -> tuple[ReviewRecord, list[Event]]:
     """The viewer's review of a product. A second one is BAD_USER_INPUT, also when two
     requests race: the unique constraint decides and its violation is translated."""
     user = viewer.require_user()
@@ -50,8 +51,10 @@ async def add_review(
             changes = announce(
                 "addReview", review_id=review.id, product_id=product_id, user_id=user.id
             )
+            events = [review_event(review, changes)]
+            await record_events(session, events)
             await record_key(
-                idempotency, session, field="addReview", result_id=review.id, changes=changes
+                idempotency, session, field="addReview", result_id=review.id, events=events
             )
     except IntegrityError as error:
         if is_unique_violation(
@@ -63,4 +66,4 @@ async def add_review(
                 "You have already reviewed this product.", field="input.productId"
             ) from None
         raise
-    return review, changes
+    return review, events

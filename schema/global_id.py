@@ -6,14 +6,11 @@ import base64
 import binascii
 
 from resolvers.errors import InvalidInput
+from resolvers.global_ids import to_global_id as to_global_id
 from schema.entities import ENTITY_OF_TYPE
 
 # Database ids are BIGINT: anything larger cannot name a row.
 MAX_ID = 2**63 - 1
-
-
-def to_global_id(type_name: str, id_: int) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{id_}".encode()).decode().rstrip("=")
 
 
 def from_global_id(global_id: str, *, field: str) -> tuple[str, int]:

@@ -7,12 +7,13 @@ and the write's changes are published.
 Under an Idempotency-Key (`Context.idempotency`) the write records its key in
 its own transaction. When the key's write already committed (`replay`), the
 field answers with the recorded entity and writes nothing; it republishes the
-recorded changes, since the first request may have lost its connection before
-announcing them.
+recorded events (resolvers/events.py), since the first request may have lost its
+connection before announcing them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -20,8 +21,8 @@ import strawberry
 from loaders.records import OrderRecord, ProductRecord, ReviewRecord
 from loaders.tags import Tagged
 from resolvers import catalog_admin, ordering, reviewing, webhooks
-from resolvers.changes import Changes
 from resolvers.errors import NotFound
+from resolvers.events import Event, load_events
 from schema.context import Info
 from schema.entities import ENTITY_OF_TYPE
 from schema.global_id import id_of_type, to_global_id
@@ -46,12 +47,12 @@ def _by_id_loader(info: Info, kind: type[Tagged]) -> Any:
     return getattr(info.context.loaders, loader)
 
 
-async def _committed(info: Info, record: Any, changes: Changes) -> Any:
+async def _committed(info: Info, record: Any, events: Sequence[Event]) -> Any:
     info.context.loaders.clear()
     _by_id_loader(info, type(record)).prime(record.id, record)
     if info.context.idempotency is not None:
         info.context.idempotency.done = True
-    await info.context.changes.publish(changes)
+    await info.context.changes.publish(events)
     return record
 
 
@@ -65,7 +66,10 @@ async def _replayed(info: Info, kind: type[Tagged]) -> Any | None:
     if record is None:
         raise NotFound("The entity this Idempotency-Key wrote no longer exists.")
     keyed.done = True
-    await info.context.changes.publish(keyed.replay.changes)
+    events = await load_events(
+        sessionmaker=info.context.loaders.sessionmaker, event_ids=keyed.replay.event_ids
+    )
+    await info.context.changes.publish(events)
     return record
 
 
@@ -85,25 +89,25 @@ class Mutation:
             )
             for i, line in enumerate(input.lines)
         ]
-        order, changes = await ordering.place_order(
+        order, events = await ordering.place_order(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             lines=lines,
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, order, changes)
+        return await _committed(info, order, events)
 
     @strawberry.mutation(description="The owner while PENDING or PAID, or an ADMIN.")
     async def cancel_order(self, info: Info, id: strawberry.ID) -> Order:
         if (replayed := await _replayed(info, OrderRecord)) is not None:
             return replayed
-        order, changes = await ordering.cancel_order(
+        order, events = await ordering.cancel_order(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             order_id=id_of_type(id, "Order", field="id"),
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, order, changes)
+        return await _committed(info, order, events)
 
     @strawberry.mutation(description="ADMIN only.")
     async def update_order_status(
@@ -111,14 +115,14 @@ class Mutation:
     ) -> Order:
         if (replayed := await _replayed(info, OrderRecord)) is not None:
             return replayed
-        order, changes = await ordering.update_order_status(
+        order, events = await ordering.update_order_status(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             order_id=id_of_type(id, "Order", field="id"),
             status=status.value,
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, order, changes)
+        return await _committed(info, order, events)
 
     @strawberry.mutation(
         description="Authenticated; at most one review per user and product (else BAD_USER_INPUT)."
@@ -126,7 +130,7 @@ class Mutation:
     async def add_review(self, info: Info, input: AddReviewInput) -> Review:
         if (replayed := await _replayed(info, ReviewRecord)) is not None:
             return replayed
-        review, changes = await reviewing.add_review(
+        review, events = await reviewing.add_review(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             product_id=id_of_type(input.product_id, "Product", field="input.productId"),
@@ -134,13 +138,13 @@ class Mutation:
             body=input.body,
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, review, changes)
+        return await _committed(info, review, events)
 
     @strawberry.mutation(description="ADMIN only; sku must be unique (else BAD_USER_INPUT).")
     async def create_product(self, info: Info, input: CreateProductInput) -> Product:
         if (replayed := await _replayed(info, ProductRecord)) is not None:
             return replayed
-        product, changes = await catalog_admin.create_product(
+        product, events = await catalog_admin.create_product(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             sku=input.sku,
@@ -150,7 +154,7 @@ class Mutation:
             category_id=id_of_type(input.category_id, "Category", field="input.categoryId"),
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, product, changes)
+        return await _committed(info, product, events)
 
     @strawberry.mutation(description="ADMIN only.")
     async def update_product(
@@ -163,7 +167,7 @@ class Mutation:
             if input.category_id is None
             else id_of_type(input.category_id, "Category", field="input.categoryId")
         )
-        product, changes = await catalog_admin.update_product(
+        product, events = await catalog_admin.update_product(
             sessionmaker=info.context.loaders.sessionmaker,
             viewer=info.context.viewer,
             product_id=id_of_type(id, "Product", field="id"),
@@ -176,7 +180,7 @@ class Mutation:
             ),
             idempotency=info.context.idempotency,
         )
-        return await _committed(info, product, changes)
+        return await _committed(info, product, events)
 
     @strawberry.mutation(description="ADMIN only.")
     async def create_webhook(self, info: Info, input: CreateWebhookInput) -> CreateWebhookPayload:

@@ -35,6 +35,7 @@ from server.auth.viewer_cache import AuthCache
 from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
+from server.events.runtime import ServerEvents, server_events
 from server.events.webhooks.setup import (
     QueuedWebhookSetup,
     close_webhook_setup,
@@ -99,6 +100,8 @@ class Services:
     (server/observability/batch_observers.py), or None when none watches."""
     prepared: PreparedMemo = field(default_factory=PreparedMemo)
     """What the pipeline checked for repeated request bytes (server/pipeline/prepared_memo.py)."""
+    events: ServerEvents | None = None
+    """The events channel subscription and the in-server relay (server/events/runtime.py)."""
     webhooks: QueuedWebhookSetup | None = None
     """What createWebhook needs (secret box, job queue); None without WEBHOOK_SECRET_KEY
     and REDIS_URL."""
@@ -114,6 +117,7 @@ async def open_services(
     caches: Caches | None = None
     redis: Redis | None = None
     webhooks: QueuedWebhookSetup | None = None
+    stack = contextlib.AsyncExitStack()
     try:
         schema = create_schema()._schema
         executor = Executor(
@@ -129,7 +133,7 @@ async def open_services(
             execution=cast("Execution", settings.graphql_execution),
             fresh_context=fresh_context,
         )
-        change_feed = ChangeFeed()
+        change_feed = ChangeFeed(kill_after_commit=settings.fault_kill_after_commit)
         metrics = _metrics(settings, engine)
         caches = create_caches(
             settings,
@@ -146,11 +150,21 @@ async def open_services(
         if tracing is not None:
             cache_redis = None if caches is None else caches.redis
             tracing.instrument(engine=engine, redis=(redis, cache_redis))
+        sessionmaker = create_sessionmaker(engine)
+        dialect = _dialect(engine)
+        events = await stack.enter_async_context(
+            server_events(
+                settings,
+                dialect=dialect,
+                change_feed=change_feed,
+                metrics=metrics,
+            )
+        )
         services = Services(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
-            dialect=_dialect(engine),
+            sessionmaker=sessionmaker,
+            dialect=dialect,
             executor=executor,
             cost_analysis=CostAnalysis(schema, max_cost=settings.max_query_cost),
             caches=caches,
@@ -175,11 +189,13 @@ async def open_services(
                 None if metrics is None else MetricsBatchObserver(metrics),
                 None if tracing is None else LoaderSpans(tracing.tracer),
             ),
+            events=events,
             webhooks=webhooks,
         )
         yield services
     finally:
         await close_webhook_setup(webhooks)
+        await stack.aclose()
         if caches is not None:
             await caches.close()
         if redis is not None:

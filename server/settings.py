@@ -37,7 +37,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
-GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")  # schema.executor.EXECUTIONS
+GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")
+EVENTS_RELAY_MODES = ("auto", "server", "worker")  # schema.executor.EXECUTIONS
 # How many processes serve this app on this host. uvicorn and gunicorn read it as
 # their default worker count; `storefront serve --workers N` sets it for its workers.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
@@ -248,6 +249,37 @@ class Settings:
         " (socket timeouts, no retries); slower or down, each store's breaker opens"
         ' (see "When Redis fails")',
         bound=POSITIVE,
+    )
+    # Events (README: "Events").
+    events_relay: str = setting(
+        "EVENTS_RELAY",
+        "auto",
+        choice(EVENTS_RELAY_MODES),
+        "where the outbox relay runs: `server` (inside each `storefront serve` process),"
+        " `worker` (only in `storefront worker` processes), `auto`: `server` without"
+        " `REDIS_URL`, else `worker`",
+    )
+    events_poll_interval_ms: int = setting(
+        "EVENTS_POLL_INTERVAL_MS",
+        500,
+        WHOLE,
+        "the relay's polling fallback: it looks at the outbox at least this often (on"
+        " PostgreSQL a commit's NOTIFY wakes it at once)",
+        bound=POSITIVE,
+    )
+    events_batch_size: int = setting(
+        "EVENTS_BATCH_SIZE",
+        200,
+        WHOLE,
+        "outbox rows the relay publishes per transaction",
+        bound=POSITIVE,
+    )
+    fault_kill_after_commit: bool = setting(
+        "FAULT_KILL_AFTER_COMMIT",
+        False,
+        FLAG,
+        "fault injection for tests: the process SIGKILLs itself right after a write's"
+        " commit, before it announces the write's events (never set it in production)",
     )
     # Limits (README: "Limits and rate limiting").
     max_request_bytes: int = setting(
@@ -652,6 +684,13 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def relay_in_server(self) -> bool:
+        """Whether `storefront serve` runs the outbox relay itself (EVENTS_RELAY)."""
+        if self.events_relay == "auto":
+            return not self.redis_url
+        return self.events_relay == "server"
 
     def sqlite_path(self) -> Path | None:
         """The database file of a SQLite URL (None for PostgreSQL or memory)."""

@@ -23,6 +23,7 @@ from server.cli.persisted import persisted
 from server.cli.schema import schema_group
 from server.cli.tokens import token, user
 from server.cli.webhooks import webhooks
+from server.cli.worker import events, worker
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -284,6 +285,8 @@ main.add_command(cache)
 main.add_command(persisted)
 main.add_command(schema_group)
 main.add_command(webhooks)
+main.add_command(worker)
+main.add_command(events)
 
 
 if __name__ == "__main__":  # pragma: no cover

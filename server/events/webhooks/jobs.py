@@ -21,10 +21,10 @@ import httpx
 from saq import CronJob, Worker
 from saq.queue.redis import RedisQueue
 from saq.types import PartialTimersDict
-from sqlalchemy import column, delete, select, table
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import Webhook, WebhookDelivery, utcnow
+from models import OutboxEvent, Webhook, WebhookDelivery, utcnow
 from server.events.webhooks.delivery import DeliveryOptions, attempt
 from server.events.webhooks.queue import (
     DELIVER,
@@ -40,7 +40,6 @@ from server.settings import Settings
 logger = logging.getLogger("storefront.webhooks")
 
 SWEEP_BATCH = 1000
-_outbox = table("outbox_events", column("published_at"))
 
 
 class RetryLater(Exception):
@@ -90,7 +89,7 @@ async def stuck_deliveries(
 async def prune_outbox(sessionmaker: async_sessionmaker[AsyncSession], *, days: float) -> int:
     cutoff = utcnow() - timedelta(days=days)
     async with sessionmaker.begin() as session:
-        pruned = await session.execute(delete(_outbox).where(_outbox.c.published_at < cutoff))
+        pruned = await session.execute(delete(OutboxEvent).where(OutboxEvent.published_at < cutoff))
     return int(getattr(pruned, "rowcount", 0) or 0)
 
 

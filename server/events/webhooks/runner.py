@@ -38,8 +38,10 @@ async def webhook_jobs(
     *,
     sessionmaker: async_sessionmaker[AsyncSession],
     metrics: Metrics | None = None,
+    run_jobs: bool = True,
 ) -> AsyncIterator[list[WebhookFanOut]]:
-    """Runs the delivery worker while inside; yields the relay's consumers (none when off)."""
+    """Runs the delivery worker while inside (unless not `run_jobs`); yields the relay's
+    consumers (none when webhooks are off)."""
     if settings.redis_url is None:
         logger.info("webhooks: off (no REDIS_URL for their job queue)")
         yield []
@@ -53,6 +55,12 @@ async def webhook_jobs(
         return
     queue = create_queue(settings)
     await queue.connect()
+    if not run_jobs:
+        try:
+            yield [WebhookFanOut(settings=settings, queue=queue)]
+        finally:
+            await queue.disconnect()
+        return
     worker = create_worker(
         settings=settings, queue=queue, sessionmaker=sessionmaker, metrics=metrics
     )

@@ -96,7 +96,8 @@ _EXPRESSION_INDEXES = {
     index.name
     for table in Base.metadata.tables.values()
     for index in table.indexes
-    if index.expressions != list(index.columns) or index.dialect_options["sqlite"]["where"]
+    if index.expressions != list(index.columns)
+    or index.dialect_options["sqlite"]["where"] is not None
 }
 
 

@@ -44,7 +44,11 @@ async def test_a_lost_commit_reply_is_recovered_by_retrying_with_the_same_key(
 
     with CommitDroppingProxy(url.host, url.port or 5432) as proxy:
         proxied = url.set(host="127.0.0.1", port=proxy.port, query={"ssl": "disable"})
-        env = {"DATABASE_URL": proxied.render_as_string(hide_password=False)}
+        # No relay in the server: its COMMITs would go through the proxy too.
+        env = {
+            "DATABASE_URL": proxied.render_as_string(hide_password=False),
+            "EVENTS_RELAY": "worker",
+        }
         with live_server(env) as server:
             async with httpx.AsyncClient(timeout=30) as client:
 
