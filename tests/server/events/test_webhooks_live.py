@@ -22,6 +22,7 @@ from tests.webhook_receiver import Receiver
 from tests.webhook_support import delete_queue, webhook_env
 
 ORDERS = 500
+CONCURRENCY = 50
 CREATE = """
 mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } } }"""
 PLACE = "mutation($input: PlaceOrderInput!) { placeOrder(input: $input) { id } }"
@@ -46,7 +47,7 @@ def _wait(check: object, within: float, what: str) -> None:
 async def test_every_order_placed_is_delivered_though_the_worker_is_killed_mid_burst(
     db: Database, factory: Factory
 ) -> None:
-    env = webhook_env(DATABASE_URL=db.url, WEBHOOK_CONCURRENCY="20")
+    env = webhook_env(DATABASE_URL=db.url, WEBHOOK_CONCURRENCY=str(CONCURRENCY))
     category = await factory.category()
     product = await factory.product(category_id=category, price_cents=100)
     from schema.global_id import to_global_id
@@ -115,7 +116,7 @@ async def test_every_order_placed_is_delivered_though_the_worker_is_killed_mid_b
     assert len(receiver.received) >= ORDERS + 1
     # 410 deactivated the other webhook: beyond the attempts already in flight then
     # (at most WEBHOOK_CONCURRENCY per worker), it got nothing more.
-    assert 1 <= gone.count() <= 2 * 20
+    assert 1 <= gone.count() <= 2 * CONCURRENCY
     active = {hook["url"]: hook["active"] for hook in hooks}
     assert active == {receiver.url: True, gone.url: False}
 
