@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from loaders import aggregates, entities, nested_pages, relations, tags
+from loaders import aggregates, entities, nested_pages, relations, tags, webhooks
 from loaders.batch import BatchFn, SessionMaker
 from loaders.cache import EntityCache
 from loaders.dataloader import IsolatedDataLoader
@@ -23,6 +23,8 @@ from loaders.records import (
     ReviewRecord,
     ReviewStats,
     UserRecord,
+    WebhookDeliveryRecord,
+    WebhookRecord,
 )
 from loaders.sql import Dialect
 from loaders.tags import Tagged, TagRule, entity_tag, list_tag
@@ -162,6 +164,22 @@ class Loaders:
     @cached_property
     def review_by_id(self) -> DataLoader[int, ReviewRecord | None]:
         return self._by_id(entities.review_by_id, ReviewRecord, name="review_by_id")
+
+    # Webhooks skip the entity cache: the worker changes deliveries without
+    # announcing it, so only the database is current.
+    @cached_property
+    def webhook_by_id(self) -> DataLoader[int, WebhookRecord | None]:
+        return self._loader(
+            webhooks.webhook_by_id, tags.entities(WebhookRecord), name="webhook_by_id"
+        )
+
+    @cached_property
+    def webhook_delivery_by_id(self) -> DataLoader[int, WebhookDeliveryRecord | None]:
+        return self._loader(
+            webhooks.webhook_delivery_by_id,
+            tags.entities(WebhookDeliveryRecord),
+            name="webhook_delivery_by_id",
+        )
 
     # One-to-many: an empty list for none.
 

@@ -93,3 +93,30 @@ class ReviewStats:
 
     count: int
     average: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    type_name: ClassVar[str] = "Webhook"
+
+    id: int
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDeliveryRecord:
+    type_name: ClassVar[str] = "WebhookDelivery"
+
+    id: int
+    webhook_id: int
+    message_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None

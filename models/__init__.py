@@ -7,8 +7,10 @@ from models.order import ORDER_STATUSES, Order, OrderItem
 from models.outbox import OutboxEvent
 from models.review import Review
 from models.user import ROLES, ApiToken, User
+from models.webhook import DELIVERY_STATUSES, Webhook, WebhookDelivery
 
 __all__ = [
+    "DELIVERY_STATUSES",
     "ORDER_STATUSES",
     "ROLES",
     "ApiToken",
@@ -23,5 +25,7 @@ __all__ = [
     "Review",
     "UTCDateTime",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "utcnow",
 ]

@@ -30,3 +30,7 @@ class Forbidden(DomainError):
 
 class NotFound(DomainError):
     """The thing asked for does not exist (or is not visible to the viewer)."""
+
+
+class NotConfigured(DomainError):
+    """The server lacks a setting this operation needs (the message names it)."""

@@ -10,6 +10,7 @@ import strawberry
 from loaders import Loaders
 from resolvers.idempotency import KeyedWrite
 from resolvers.viewer import Viewer
+from resolvers.webhooks import WebhookSetup
 from schema.changes import ChangePublisher
 
 
@@ -19,6 +20,7 @@ class Context:
     loaders: Loaders
     changes: ChangePublisher
     idempotency: KeyedWrite | None = None
+    webhooks: WebhookSetup | None = None
 
 
 Info = strawberry.Info[Context, None]
@@ -30,4 +32,6 @@ def fresh_context(context: Context) -> Context:
     first context's, no Idempotency-Key."""
     loaders = Loaders(sessionmaker=context.loaders.sessionmaker, dialect=context.loaders.dialect)
     loaders.tags = context.loaders.tags  # what the answer read, whichever run answers
-    return Context(viewer=context.viewer, loaders=loaders, changes=context.changes)
+    return Context(
+        viewer=context.viewer, loaders=loaders, changes=context.changes, webhooks=context.webhooks
+    )

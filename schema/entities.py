@@ -40,9 +40,21 @@ from loaders.records import (
     ProductRecord,
     ReviewRecord,
     UserRecord,
+    WebhookDeliveryRecord,
+    WebhookRecord,
 )
 from loaders.tags import Tagged
-from models import Base, Category, Order, OrderItem, Product, Review, User
+from models import (
+    Base,
+    Category,
+    Order,
+    OrderItem,
+    Product,
+    Review,
+    User,
+    Webhook,
+    WebhookDelivery,
+)
 from resolvers.visibility import Visibility
 
 
@@ -104,6 +116,15 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         OrderItemRecord, OrderItem, None, Visibility.OWNER_OR_ADMIN, 300, Scope.PRIVATE,
         node=False,
+    ),
+    # Admin screens of live state: never cached (the worker updates deliveries).
+    Entity(
+        WebhookRecord, Webhook, "webhook_by_id", Visibility.ADMIN, 0, Scope.PRIVATE,
+        connection=True,
+    ),
+    Entity(
+        WebhookDeliveryRecord, WebhookDelivery, "webhook_delivery_by_id", Visibility.ADMIN, 0,
+        Scope.PRIVATE, connection=True,
     ),
 )  # fmt: skip
 

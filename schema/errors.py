@@ -13,7 +13,14 @@ from graphql import GraphQLError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from resolvers.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from resolvers.errors import (
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    Unauthenticated,
+)
 from resolvers.idempotency import KeyInUse
 
 logger = logging.getLogger("storefront.errors")
@@ -52,6 +59,7 @@ DOMAIN_ERROR_CODES: dict[type[DomainError], str] = {
     Forbidden: FORBIDDEN,
     NotFound: NOT_FOUND,
     KeyInUse: IDEMPOTENCY_KEY_IN_PROGRESS,
+    NotConfigured: SERVICE_UNAVAILABLE,
 }
 
 MASKED_MESSAGE = "Internal server error"

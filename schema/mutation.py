@@ -20,12 +20,12 @@ import strawberry
 
 from loaders.records import OrderRecord, ProductRecord, ReviewRecord
 from loaders.tags import Tagged
-from resolvers import catalog_admin, ordering, reviewing
+from resolvers import catalog_admin, ordering, reviewing, webhooks
 from resolvers.errors import NotFound
 from resolvers.events import Event, load_events
 from schema.context import Info
 from schema.entities import ENTITY_OF_TYPE
-from schema.global_id import id_of_type
+from schema.global_id import id_of_type, to_global_id
 from schema.types.catalog import Product
 from schema.types.enums import OrderStatus
 from schema.types.mutation_inputs import (
@@ -36,6 +36,7 @@ from schema.types.mutation_inputs import (
 )
 from schema.types.orders import Order
 from schema.types.reviews import Review
+from schema.types.webhooks import CreateWebhookInput, CreateWebhookPayload, WebhookDelivery
 
 
 def _by_id_loader(info: Info, kind: type[Tagged]) -> Any:
@@ -180,3 +181,44 @@ class Mutation:
             idempotency=info.context.idempotency,
         )
         return await _committed(info, product, events)
+
+    @strawberry.mutation(description="ADMIN only.")
+    async def create_webhook(self, info: Info, input: CreateWebhookInput) -> CreateWebhookPayload:
+        webhook, secret = await webhooks.create_webhook(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            setup=info.context.webhooks,
+            url=input.url,
+            events=[event.value for event in input.events],
+        )
+        info.context.loaders.clear()
+        result: Any = CreateWebhookPayload(webhook=webhook, secret=secret)  # type: ignore[arg-type]
+        return result
+
+    @strawberry.mutation(
+        description="ADMIN only. Returns the deleted webhook's ID; its pending deliveries are "
+        "dropped."
+    )
+    async def delete_webhook(self, info: Info, id: strawberry.ID) -> strawberry.ID:
+        webhook_id = await webhooks.delete_webhook(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            webhook_id=id_of_type(id, "Webhook", field="id"),
+        )
+        info.context.loaders.clear()
+        return strawberry.ID(to_global_id("Webhook", webhook_id))
+
+    @strawberry.mutation(
+        description="ADMIN only. Queues a FAILED delivery again with a fresh attempt budget and "
+        "the same messageId."
+    )
+    async def redeliver_webhook_delivery(self, info: Info, id: strawberry.ID) -> WebhookDelivery:
+        delivery = await webhooks.redeliver(
+            sessionmaker=info.context.loaders.sessionmaker,
+            viewer=info.context.viewer,
+            setup=info.context.webhooks,
+            delivery_id=id_of_type(id, "WebhookDelivery", field="id"),
+        )
+        info.context.loaders.clear()
+        result: Any = delivery
+        return result

@@ -8,7 +8,7 @@ from typing import Any
 import strawberry
 
 from loaders import OrderQuery, ProductQuery
-from resolvers import catalog, nodes, orders, users
+from resolvers import catalog, nodes, orders, users, webhooks
 from schema.context import Context, Info
 from schema.entities import ENTITY_OF_TYPE
 from schema.global_id import from_global_id, id_of_type
@@ -19,6 +19,7 @@ from schema.types.inputs import OrderFilter, ProductFilter
 from schema.types.node import Connection, Node
 from schema.types.orders import Order
 from schema.types.people import User
+from schema.types.webhooks import Webhook
 
 _ALL_ACTIVE_PRODUCTS = ProductQuery(active=True)
 _ALL_ORDERS = OrderQuery()
@@ -141,4 +142,13 @@ class Query:
             after=after,
         )
         await prefetch(info, result.page.items, "Order", connection=True)
+        return result
+
+    @strawberry.field(description="ADMIN only. Newest first.")
+    async def webhooks(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Webhook]:
+        result: Any = await webhooks.webhooks(
+            loaders=info.context.loaders, viewer=info.context.viewer, first=first, after=after
+        )
         return result

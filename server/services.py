@@ -36,6 +36,11 @@ from server.cache.caches import Caches, create_caches
 from server.cache.change_feed import ChangeFeed
 from server.database import create_engine, create_sessionmaker
 from server.events.runtime import ServerEvents, server_events
+from server.events.webhooks.setup import (
+    QueuedWebhookSetup,
+    close_webhook_setup,
+    open_webhook_setup,
+)
 from server.observability.batch_observers import combine
 from server.observability.metric_observers import (
     EntityCacheCounter,
@@ -101,6 +106,9 @@ class Services:
     """Where queries' reads go (server/replicas/); None without DATABASE_REPLICA_URLS."""
     events: ServerEvents | None = None
     """The events channel subscription and the in-server relay (server/events/runtime.py)."""
+    webhooks: QueuedWebhookSetup | None = None
+    """What createWebhook needs (secret box, job queue); None without WEBHOOK_SECRET_KEY
+    and REDIS_URL."""
 
 
 @contextlib.asynccontextmanager
@@ -113,6 +121,7 @@ async def open_services(
     caches: Caches | None = None
     redis: Redis | None = None
     replicas: ReplicaSet | None = None
+    webhooks: QueuedWebhookSetup | None = None
     stack = contextlib.AsyncExitStack()
     try:
         schema = create_schema()._schema
@@ -141,6 +150,7 @@ async def open_services(
             # Every committed write drops what it changed, before its answer is sent.
             change_feed.subscribe(caches.responses.invalidate)
         redis = create_redis(settings)
+        webhooks = await open_webhook_setup(settings)
         throttle = _throttle(settings, redis)
         if tracing is not None:
             cache_redis = None if caches is None else caches.redis
@@ -187,9 +197,11 @@ async def open_services(
             ),
             replicas=replicas,
             events=events,
+            webhooks=webhooks,
         )
         yield services
     finally:
+        await close_webhook_setup(webhooks)
         await stack.aclose()
         if replicas is not None:
             await replicas.close()

@@ -609,6 +609,82 @@ class Settings:
         "gzip level of answers",
         bound=between(1, 9),
     )
+    # Webhooks and the job queue (README: "Webhooks").
+    webhook_secret_key: str | None = setting(
+        "WEBHOOK_SECRET_KEY",
+        None,
+        text("Fernet keys, comma-separated, newest first"),
+        "encrypts webhook signing secrets at rest; required to create webhooks and to run"
+        ' their deliveries (rotation: see "Webhooks")',
+    )
+    webhook_queue: str = setting(
+        "WEBHOOK_QUEUE",
+        "storefront-webhooks",
+        text("a name"),
+        "the saq queue (Redis keys `saq:<name>:…`) of delivery jobs; deployments sharing a"
+        " Redis database need names of their own",
+    )
+    webhook_allow_http: bool = setting(
+        "WEBHOOK_ALLOW_HTTP",
+        False,
+        FLAG,
+        "webhook URLs may use `http://` (else `https://` only)",
+    )
+    webhook_allow_private: bool = setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        False,
+        FLAG,
+        "webhook hosts may resolve to private, loopback or link-local addresses (SSRF guard off)",
+    )
+    webhook_retry_base_seconds: float = setting(
+        "WEBHOOK_RETRY_BASE_SECONDS",
+        30.0,
+        NUMBER,
+        "the first retry's delay; each further retry doubles it (capped at six hours), with"
+        " full jitter",
+        bound=POSITIVE,
+    )
+    webhook_max_attempts: int = setting(
+        "WEBHOOK_MAX_ATTEMPTS",
+        8,
+        WHOLE,
+        "attempts of a delivery before it is FAILED",
+        bound=POSITIVE,
+    )
+    webhook_timeout_seconds: float = setting(
+        "WEBHOOK_TIMEOUT_SECONDS",
+        10.0,
+        NUMBER,
+        "the time one delivery attempt may take (connect, send, answer)",
+        bound=POSITIVE,
+    )
+    webhook_concurrency: int = setting(
+        "WEBHOOK_CONCURRENCY",
+        20,
+        WHOLE,
+        "delivery jobs one `storefront worker` runs at once",
+        bound=POSITIVE,
+    )
+    webhook_sweep_cron: str = setting(
+        "WEBHOOK_SWEEP_CRON",
+        "* * * * *",
+        text("a cron expression (a sixth field is seconds)"),
+        "when the worker re-queues PENDING deliveries whose job was lost and prunes the outbox",
+    )
+    webhook_stuck_seconds: float = setting(
+        "WEBHOOK_STUCK_SECONDS",
+        120.0,
+        NUMBER,
+        "a PENDING delivery this long past its `nextAttemptAt` is re-queued by the sweep",
+        bound=POSITIVE,
+    )
+    outbox_retention_days: float = setting(
+        "OUTBOX_RETENTION_DAYS",
+        7.0,
+        NUMBER,
+        "published outbox rows older than this are pruned by the worker's sweep",
+        bound=POSITIVE,
+    )
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod

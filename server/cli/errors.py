@@ -104,7 +104,11 @@ def _explain(error: BaseException) -> str | None:
 
     if isinstance(error, SettingsError):
         return str(error)
-    if module == "resolvers" or type(error).__name__ in {"SeedError", "ManifestError"}:
+    if module == "resolvers" or type(error).__name__ in {
+        "SeedError",
+        "ManifestError",
+        "SecretKeyError",
+    }:
         return _first_line(error)
     if module == "asyncpg":
         return _postgres(error)

@@ -1,5 +1,5 @@
 """The `storefront` command: serve, migrate, seed, print the schema, and manage tokens,
-roles, caches and persisted queries.
+roles, caches, persisted queries and webhooks.
 
 Startup is kept light: this module imports click and nothing heavy. Each command
 imports what it needs (SQLAlchemy, uvicorn, the schema) when it runs, so
@@ -22,6 +22,7 @@ from server.cli.cache import cache
 from server.cli.persisted import persisted
 from server.cli.schema import schema_group
 from server.cli.tokens import token, user
+from server.cli.webhooks import webhooks
 from server.cli.worker import events, worker
 
 if TYPE_CHECKING:
@@ -283,6 +284,7 @@ main.add_command(user)
 main.add_command(cache)
 main.add_command(persisted)
 main.add_command(schema_group)
+main.add_command(webhooks)
 main.add_command(worker)
 main.add_command(events)
 

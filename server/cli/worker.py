@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--once", is_flag=True, help="Publish what the outbox holds now, then exit.")
 def worker(once: bool) -> None:
-    """Run the background worker: the outbox relay.
+    """Run the background worker: the outbox relay and webhook deliveries.
 
     Takes the committed writes' events from the outbox (DATABASE_URL) in order,
     publishes them on Redis (REDIS_URL), where every API instance applies them to
@@ -31,6 +31,10 @@ def worker(once: bool) -> None:
 
     Without REDIS_URL the server relays its own events (EVENTS_RELAY=auto) and a
     worker has nobody to publish to: it only marks rows published.
+
+    With REDIS_URL and WEBHOOK_SECRET_KEY it also fans events out to webhooks and
+    runs their delivery jobs (saq: WEBHOOK_CONCURRENCY at once, retries, the sweep;
+    README "Webhooks").
 
     SIGTERM or SIGINT: the pass in progress completes (or rolls back), then exit
     status 0.
@@ -62,6 +66,7 @@ async def _work(settings: Settings, *, once: bool) -> int:
     from server.events.protocol import EventPublisher
     from server.events.redis_channel import RedisEventPublisher
     from server.events.runtime import build_relay
+    from server.events.webhooks.runner import webhook_jobs
     from server.observability.metrics import Metrics, multiprocess_dir
     from server.redis_guard import create_redis
 
@@ -78,22 +83,27 @@ async def _work(settings: Settings, *, once: bool) -> int:
             if settings.metrics_enabled
             else None
         )
-        loop = build_relay(
-            settings,
-            engine=engine,
-            sessionmaker=sessionmaker,
-            dialect="postgresql" if engine.dialect.name == "postgresql" else "sqlite",
-            publisher=publisher,
-            consumers=consumers(settings, sessionmaker),
-            metrics=metrics,
-        )
-        if once:
-            return await loop.relay.drain()
-        running = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            running.add_signal_handler(signum, loop.stop)
-        logger.info("worker started: relaying the outbox (pid %d)", os.getpid())
-        await loop.run()
+        # Webhook deliveries (saq jobs) run beside the relay, whose fan-out queues them;
+        # `--once` fans out (queues) but leaves the jobs to a running worker.
+        async with webhook_jobs(
+            settings, sessionmaker=sessionmaker, metrics=metrics, run_jobs=not once
+        ) as fanout:
+            loop = build_relay(
+                settings,
+                engine=engine,
+                sessionmaker=sessionmaker,
+                dialect="postgresql" if engine.dialect.name == "postgresql" else "sqlite",
+                publisher=publisher,
+                consumers=[*consumers(settings, sessionmaker), *fanout],
+                metrics=metrics,
+            )
+            if once:
+                return await loop.relay.drain()
+            running = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                running.add_signal_handler(signum, loop.stop)
+            logger.info("worker started: relaying the outbox (pid %d)", os.getpid())
+            await loop.run()
         logger.info("worker stopped")
         return 0
     finally:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import OutboxEvent, utcnow
+from server.events.webhooks.status import deliveries_status
 
 Section = Callable[[AsyncSession], Awaitable[tuple[str, dict[str, Any]]]]
 
@@ -57,5 +58,5 @@ def _age(moment: datetime | None) -> float | None:
     return round((utcnow() - moment).total_seconds(), 3)
 
 
-SECTIONS: list[Section] = [outbox_status]
+SECTIONS: list[Section] = [outbox_status, deliveries_status]
 """Printed by `storefront events status`, in this order."""

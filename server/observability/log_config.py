@@ -63,11 +63,16 @@ class EscapeControlCharacters(logging.Filter):
 
 
 def configure_from(settings: Settings) -> None:
-    """Logging as `settings` say: LOG_LEVEL, LOG_FORMAT, and the URLs' passwords redacted."""
+    """Logging as `settings` say: LOG_LEVEL, LOG_FORMAT, and the URLs' passwords and the
+    webhook secret keys redacted."""
     configure_logging(
         settings.log_level,
         log_format=settings.log_format,
-        secrets=(url_password(settings.database_url), url_password(settings.redis_url)),
+        secrets=(
+            url_password(settings.database_url),
+            url_password(settings.redis_url),
+            *(settings.webhook_secret_key or "").split(","),
+        ),
     )
 
 

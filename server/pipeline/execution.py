@@ -99,6 +99,7 @@ async def _execute(
         loaders=loaders,
         changes=services.change_feed,
         idempotency=idempotency,
+        webhooks=services.webhooks,
     )
     graphql_request = prepared.request.graphql
     # A write's statements count as `mutation` in the metrics (loader batches it

@@ -1,0 +1,62 @@
+"""The saq queue of delivery jobs (Redis) and how a delivery's job is queued.
+
+One job key per delivery (`delivery:<id>`): saq refuses a second job with a key
+still queued or running, so the fan-out, a redelivery and the sweep may all
+ask for a delivery's job and only one runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from saq.queue.redis import RedisQueue
+
+from server.settings import Settings
+
+DELIVER = "deliver_webhook"
+MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
+ENQUEUE_AT_ONCE = 50
+SWEEP_SECONDS = 5
+"""How often a worker looks for jobs of a dead worker (saq's sweep, and its lock)."""
+
+
+class WebhookQueue(RedisQueue):
+    """saq's Redis queue, sweeping jobs of a dead worker every few seconds, not once a minute."""
+
+    async def sweep(self, lock: int = SWEEP_SECONDS, abort: float = 5.0) -> list[str]:
+        return await super().sweep(lock, abort)
+
+
+def create_queue(settings: Settings) -> WebhookQueue:
+    if settings.redis_url is None:
+        raise ValueError("webhook deliveries need REDIS_URL (their job queue)")
+    queue: Any = WebhookQueue.from_url(settings.redis_url, name=settings.webhook_queue)
+    return queue  # type: ignore[no-any-return]
+
+
+def job_timeout(settings: Settings) -> int:
+    """saq's bound on a job: the attempt's own timeout plus the database writes around it."""
+    return math.ceil(settings.webhook_timeout_seconds) + 5
+
+
+async def enqueue_deliveries(
+    queue: RedisQueue, settings: Settings, delivery_ids: Sequence[int]
+) -> None:
+    """Queues the job of each delivery; a round trip each, ENQUEUE_AT_ONCE in flight."""
+
+    async def one(delivery_id: int) -> None:
+        await queue.enqueue(
+            DELIVER,
+            key=f"delivery:{delivery_id}",
+            delivery_id=delivery_id,
+            timeout=job_timeout(settings),
+            # The delivery row decides when to stop; saq only needs room to retry.
+            retries=settings.webhook_max_attempts + 2,
+            ttl=600,
+        )
+
+    for start in range(0, len(delivery_ids), ENQUEUE_AT_ONCE):
+        await asyncio.gather(*(one(i) for i in delivery_ids[start : start + ENQUEUE_AT_ONCE]))

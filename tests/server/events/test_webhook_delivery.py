@@ -1,0 +1,225 @@
+"""Deliveries made by the saq worker to a real HTTP receiver: signed as Standard
+Webhooks (checked with the reference `standardwebhooks` package), retried until
+2xx, stopped by 410, FAILED at the budget and redelivered, refused by the SSRF
+guard at delivery time. Both backends; the job queue is the test Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import standardwebhooks
+from sqlalchemy import select
+
+from models import Webhook, WebhookDelivery
+from server.settings import Settings
+from tests.conftest import Api, Database
+from tests.server.apps import serve
+from tests.webhook_receiver import Receiver
+from tests.webhook_support import delete_queue, webhook_env
+from tests.webhook_worker import FakeEvent, eventually, fan_out, running_worker
+
+CREATE = """
+mutation($input: CreateWebhookInput!) {
+  createWebhook(input: $input) { secret webhook { id } }
+}"""
+REDELIVER = "mutation($id: ID!) { redeliverWebhookDelivery(id: $id) { status } }"
+LIST = "{ webhooks { nodes { active deliveries { nodes { id status attempts messageId } } } } }"
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[dict[str, str]]:
+    values = webhook_env(WEBHOOK_MAX_ATTEMPTS="3")
+    yield values
+    await delete_queue(values["REDIS_URL"], values["WEBHOOK_QUEUE"])
+
+
+@pytest.fixture
+async def api(db: Database, env: dict[str, str]) -> AsyncIterator[Api]:
+    async with serve(db, **env) as served:
+        yield served
+
+
+def _settings(db: Database, env: dict[str, str], **more: str) -> Settings:
+    return Settings.from_env({"DATABASE_URL": db.url, **env, **more})
+
+
+async def _webhook(api: Api, url: str, events: list[str] | None = None) -> tuple[str, str]:
+    admin = await api.token("admin@example.com", role="admin")
+    variables = {"input": {"url": url, "events": events or ["ORDER_PLACED"]}}
+    created = (await api.data(CREATE, variables, token=admin))["createWebhook"]
+    return created["secret"], admin
+
+
+async def _deliveries(db: Database) -> list[WebhookDelivery]:
+    async with db.sessionmaker() as session:
+        return list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
+
+
+def _order_placed(n: int = 1) -> list[FakeEvent]:
+    return [
+        FakeEvent("order.placed", {"id": f"T3JkZXI6{i}", "status": "PENDING"}) for i in range(n)
+    ]
+
+
+async def test_a_delivery_is_signed_as_standard_webhooks_and_marked_delivered(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env)
+    with Receiver() as receiver:
+        secret, _ = await _webhook(api, receiver.url, ["ORDER_PLACED", "REVIEW_ADDED"])
+        async with running_worker(settings, db.sessionmaker) as queue:
+            events = [*_order_placed(), FakeEvent("product.updated", {"id": "UHJvZHVjdDox"})]
+            await fan_out(settings, db.sessionmaker, queue, events)
+
+            async def delivered() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["delivered"]
+
+            await eventually(delivered)
+    (got,) = receiver.received  # product.updated is not subscribed: not delivered
+    verified = standardwebhooks.Webhook(secret).verify(got.body, got.headers)
+    assert verified["type"] == "order.placed"
+    assert verified["data"] == events[0].data
+    assert verified["timestamp"] == events[0].occurred_at.isoformat()
+    (row,) = await _deliveries(db)
+    assert got.headers["webhook-id"] == row.message_id
+    assert (row.attempts, row.last_status_code, row.next_attempt_at) == (1, 200, None)
+    assert row.delivered_at is not None
+    with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(secret).verify(got.body + b" ", got.headers)
+
+
+async def test_a_500_is_retried_with_the_same_message_id_until_a_200(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env)
+    with Receiver(statuses=[500], default=200) as receiver:
+        await _webhook(api, receiver.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+
+            async def delivered() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["delivered"]
+
+            await eventually(delivered)
+    (row,) = await _deliveries(db)
+    assert (row.attempts, row.last_status_code) == (2, 200)
+    assert [r.headers["webhook-id"] for r in receiver.received] == [row.message_id] * 2
+    assert receiver.received[0].body == receiver.received[1].body
+
+
+async def test_a_410_deactivates_the_webhook(api: Api, db: Database, env: dict[str, str]) -> None:
+    settings = _settings(db, env)
+    with Receiver(default=410) as receiver:
+        _, admin = await _webhook(api, receiver.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+
+            async def failed() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["failed"]
+
+            await eventually(failed)
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+            listed = await api.data(LIST, token=admin)
+            (delivery,) = listed["webhooks"]["nodes"][0]["deliveries"]["nodes"]
+            refused = await api.query(REDELIVER, {"id": delivery["id"]}, token=admin)
+    assert receiver.count() == 1
+    async with db.sessionmaker() as session:
+        assert (await session.scalars(select(Webhook.active))).all() == [False]
+    # An inactive webhook gets no new deliveries, and its failed ones stay failed.
+    assert len(await _deliveries(db)) == 1
+    assert refused["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
+    assert "410" in refused["errors"][0]["message"]
+
+
+async def test_failed_after_the_last_attempt_then_redelivered_with_the_same_message_id(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env)
+    with Receiver(default=503) as receiver:
+        _, admin = await _webhook(api, receiver.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+
+            async def failed() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["failed"]
+
+            await eventually(failed)
+            listed = await api.data(LIST, token=admin)
+            (delivery,) = listed["webhooks"]["nodes"][0]["deliveries"]["nodes"]
+            assert (delivery["status"], delivery["attempts"]) == ("FAILED", 3)
+            assert receiver.count() == 3
+            receiver.default = 204
+            again = await api.data(REDELIVER, {"id": delivery["id"]}, token=admin)
+            assert again == {"redeliverWebhookDelivery": {"status": "PENDING"}}
+
+            async def delivered() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["delivered"]
+
+            await eventually(delivered)
+    (row,) = await _deliveries(db)
+    assert (row.attempts, row.last_status_code) == (4, 204)
+    assert {r.headers["webhook-id"] for r in receiver.received} == {delivery["messageId"]}
+
+
+async def test_the_ssrf_guard_refuses_a_private_address_at_delivery_time(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    # Created while private addresses were allowed; delivered by a worker that refuses them.
+    settings = _settings(db, env, WEBHOOK_ALLOW_PRIVATE="false")
+    with Receiver() as receiver:
+        await _webhook(api, receiver.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+
+            async def failed() -> Any:
+                rows = await _deliveries(db)
+                return [d.status for d in rows] == ["failed"] and rows
+
+            (row,) = await eventually(failed)
+    assert receiver.count() == 0
+    assert (row.attempts, row.last_status_code) == (3, None)
+
+
+async def test_fanning_out_an_event_twice_makes_one_delivery(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env)
+    with Receiver() as receiver:
+        await _webhook(api, receiver.url)
+        await _webhook(api, receiver.url)
+        events = _order_placed(3)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, events)
+            await fan_out(settings, db.sessionmaker, queue, events)
+
+            async def delivered() -> bool:
+                rows = await _deliveries(db)
+                return len(rows) == 6 and all(d.status == "delivered" for d in rows)
+
+            await eventually(delivered)
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(set(ids)) == 6
+    pairs = {(json.loads(r.body)["data"]["id"], r.path) for r in receiver.received}
+    assert len(pairs) == 3
+
+
+async def test_deliveries_are_counted_by_status(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    from server.events.webhooks.status import delivery_counts
+
+    settings = _settings(db, env)
+    with Receiver(statuses=[410]) as gone, Receiver() as fine:
+        await _webhook(api, gone.url)
+        await _webhook(api, fine.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed())
+
+            async def settled() -> bool:
+                return {d.status for d in await _deliveries(db)} == {"delivered", "failed"}
+
+            await eventually(settled)
+    assert await delivery_counts(db.sessionmaker) == {"pending": 0, "delivered": 1, "failed": 1}
