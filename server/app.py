@@ -33,7 +33,6 @@ from server.observability.tracing import Tracing, tracing_from_env
 from server.services import open_services, services_of
 from server.settings import Settings
 
-
 _GRAPHQL_METHODS = ("GET", "POST")
 
 
