@@ -38,7 +38,9 @@ async def test_a_sessionmaker_of_its_own_is_used_as_is(db: Database) -> None:
     (user_id,) = await insert_rows(
         db, User, [{"email": "one@example.com", "name": "one", "created_at": at(1)}]
     )
-    own = async_sessionmaker(db.engine, class_=CountedSession, expire_on_commit=False)
+    own: async_sessionmaker[AsyncSession] = async_sessionmaker(
+        db.engine, class_=CountedSession, expire_on_commit=False
+    )
     before = CountedSession.opened
     rows = await fetch_all(own, select(User.id, User.name).where(User.id == user_id), {})
     assert [tuple(row) for row in rows] == [(user_id, "one")]
