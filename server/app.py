@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route
 
 from server.http.body_limit import BodyLimitMiddleware
 from server.http.compression import compression
+from server.http.direct_route import DirectRoute
 from server.http.error_boundary import ErrorBoundaryMiddleware
 from server.http.graphiql import graphiql_static_app
 from server.http.metrics_endpoint import HttpMetricsMiddleware, metrics_page
@@ -32,6 +33,8 @@ from server.observability.tracing import Tracing, tracing_from_env
 from server.replicas.read_after import READ_AFTER_HEADER
 from server.services import open_services, services_of
 from server.settings import Settings
+
+_GRAPHQL_METHODS = ("GET", "POST")
 
 
 def create_app(
@@ -77,7 +80,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/", _to_graphql, methods=["GET"]),
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/graphql", graphql_endpoint, methods=list(_GRAPHQL_METHODS)),
             # The SDL is introspection in another form: off with INTROSPECTION.
             *([Route("/graphql/schema.graphql", _schema_sdl)] if settings.introspection else []),
             *([Mount("/graphiql/static", app=graphiql_static_app())] if settings.graphiql else []),
@@ -99,6 +102,10 @@ def create_app(
             Middleware(ErrorBoundaryMiddleware),
             *compression(settings),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+            # Last: /graphql skips the router (the route below stays for everything else).
+            Middleware(
+                DirectRoute, path="/graphql", endpoint=graphql_endpoint, methods=_GRAPHQL_METHODS
+            ),
         ],
         lifespan=lifespan,
     )

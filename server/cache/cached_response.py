@@ -216,4 +216,5 @@ def with_extensions(body: bytes, extensions: Mapping[str, Any] | None) -> bytes:
     """`body`, a serialized JSON object, with `extensions` added as its last member."""
     if not extensions:
         return body
-    return body[:-1] + b',"extensions":' + orjson.dumps(extensions) + b"}"
+    # One copy of the body (a cached dashboard is ~45 KB), not one per `+`.
+    return b"".join((memoryview(body)[:-1], b',"extensions":', orjson.dumps(extensions), b"}"))
