@@ -6,7 +6,8 @@ connections, so nothing may outlive a transaction: asyncpg's statement cache
 is off and every statement is prepared unnamed (asyncpg sends its Parse,
 Describe, Bind and Execute before one Sync, so they reach one server
 connection), and statement timeouts are set per transaction
-(server/statement_timeout.py), for which reads then run in transactions too.
+(server/postgres/statement_timeout.py), for which reads then run in
+transactions too.
 """
 
 from __future__ import annotations

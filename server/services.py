@@ -49,6 +49,8 @@ from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
 from server.persisted.stores import InMemoryPersistedQueryStore, RedisPersistedQueryStore
 from server.pipeline.prepared_memo import PreparedMemo
+from server.postgres.connection_budget import check_connection_budget
+from server.postgres.statement_timeout import limit_statements
 from server.ratelimit.auth_failures import AuthFailureThrottle
 from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
 from server.ratelimit.leases import LeasedRateLimiter
@@ -56,7 +58,6 @@ from server.ratelimit.protocol import BucketPolicy
 from server.ratelimit.throttle import Throttle
 from server.redis_guard import create_redis, operator_redis
 from server.settings import Settings
-from server.statement_timeout import limit_statements
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -106,6 +107,7 @@ async def open_services(
     caches: Caches | None = None
     redis: Redis | None = None
     try:
+        await check_connection_budget(engine, settings)  # one warning line when exceeded
         schema = create_schema()._schema
         executor = Executor(
             schema,

@@ -38,7 +38,7 @@ PGBOUNCER_MODULES = frozenset(
         "tests/server/http/test_limits_http.py",  # depth, cost, timeouts
         "tests/server/ratelimit/test_rate_limit.py",
         "tests/server/cache/test_response_cache_http.py",
-        "tests/server/test_pgbouncer.py",
+        "tests/server/postgres/test_pgbouncer.py",
     }
 )
 # Printed under the skip counts; the README's "Testing" section says more.
