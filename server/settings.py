@@ -77,14 +77,15 @@ class Settings:
     )
     db_pool_size: int = setting(
         "DB_POOL_SIZE",
-        20,
+        10,
         WHOLE,
         "PostgreSQL connections kept open per process (sibling loader batches of one request"
-        " run concurrently, each on its own connection)",
+        ' run concurrently, each on its own connection); chosen from `bench.pgbouncer` (see'
+        ' "PgBouncer and the connection budget")',
     )
     db_max_overflow: int = setting(
         "DB_MAX_OVERFLOW",
-        20,
+        5,
         WHOLE,
         "extra connections allowed under load (closed again when returned)",
     )
@@ -126,7 +127,6 @@ class Settings:
         text("`postgresql://…` URL", normalize_database_url),
         "PostgreSQL itself, past any pooler, for what needs a session of its own: `storefront"
         " migrate` (and `downgrade`, `serve --demo`) and `LISTEN`; unset: `DATABASE_URL`",
-        derive=lambda values: values["database_url"],
         shown_default="`DATABASE_URL`",
     )
     db_connection_share: float = setting(
@@ -602,6 +602,11 @@ class Settings:
             if variable.bound is not None:
                 variable.bound.check(variable.name, values[spec.name])
         return cls(**values)
+
+    @property
+    def direct_database_url(self) -> str:
+        """PostgreSQL past any pooler: DATABASE_DIRECT_URL, else DATABASE_URL."""
+        return self.database_direct_url or self.database_url
 
     @property
     def is_sqlite(self) -> bool:

@@ -182,7 +182,7 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
     from server.cli.seed import seed
     from server.database import create_sessionmaker
 
-    await upgrade(settings.database_direct_url)
+    await upgrade(settings.direct_database_url)
     engine = cli_engine(settings)
     try:
         sessionmaker = create_sessionmaker(engine)
@@ -208,7 +208,7 @@ def migrate(revision: str) -> None:
     from server.cli.runtime import run
 
     async def go(settings: Settings) -> None:
-        await upgrade(settings.database_direct_url, revision)
+        await upgrade(settings.direct_database_url, revision)
 
     run(go)
     click.echo(f"Migrated to {revision}.")
@@ -223,7 +223,7 @@ def downgrade(revision: str) -> None:
     from server.cli.runtime import run
 
     async def go(settings: Settings) -> None:
-        await run_downgrade(settings.database_direct_url, revision)
+        await run_downgrade(settings.direct_database_url, revision)
 
     run(go)
     click.echo(f"Downgraded to {revision}.")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from server.postgres.connection_budget import ConnectionBudget
+from server.settings import Settings
 from tests.conftest import Database
 from tests.server.apps import serve
 
@@ -65,11 +66,19 @@ async def test_a_host_within_its_share_is_not_warned(
     assert budget_lines(caplog) == []
 
 
-def test_the_arithmetic_of_the_readme_s_worked_example() -> None:
-    # README: 3 instances x 2 workers, max_connections 100, each host given a third of 90.
+def test_the_defaults_fit_the_readme_s_worked_example() -> None:
+    # README: 3 instances x 2 workers, max_connections 100, 90 of it for Storefront,
+    # a third of that (DB_CONNECTION_SHARE=0.3) per host.
+    defaults = Settings.from_env({})
     host = ConnectionBudget(
+        pool_size=defaults.db_pool_size,
+        max_overflow=defaults.db_max_overflow,
+        workers=2,
+        max_connections=100,
+        share=0.3,
+    )
+    assert (host.wanted, host.allowed, host.exceeded) == (30, 30, False)
+    before = ConnectionBudget(
         pool_size=20, max_overflow=20, workers=2, max_connections=100, share=0.3
     )
-    assert (host.wanted, host.allowed, host.exceeded) == (80, 30, True)
-    sized = ConnectionBudget(pool_size=5, max_overflow=2, workers=2, max_connections=100, share=0.3)
-    assert (sized.wanted, sized.allowed, sized.exceeded) == (14, 30, False)
+    assert (before.wanted, before.exceeded) == (80, True)
