@@ -47,6 +47,8 @@ WORKERS_VARIABLE = "WEB_CONCURRENCY"
 _T = TypeVar("_T")
 # Chosen from bench/gc_pauses.py (README: "The garbage collector").
 GC_THRESHOLDS = (50_000, 20, 100)
+# Connections one host's workers keep open by default (README: "Pool defaults").
+POOL_PER_HOST = 20
 
 
 def normalize_database_url(url: str) -> str:
@@ -75,13 +77,25 @@ class Settings:
         "`postgresql://user@host/db` (asyncpg is used) or a SQLite file"
         " (WAL mode, foreign keys on)",
     )
+    workers: int = setting(
+        WORKERS_VARIABLE,
+        1,
+        WHOLE,
+        "worker processes serving the app on this host; `storefront serve --workers N` sets"
+        " it for its workers (uvicorn and gunicorn read it as their default). Above 1 without"
+        ' `REDIS_URL`, the result and entity caches are off (see "Several processes")',
+        bound=POSITIVE,
+    )
     db_pool_size: int = setting(
         "DB_POOL_SIZE",
-        10,
+        POOL_PER_HOST,
         WHOLE,
         "PostgreSQL connections kept open per process (sibling loader batches of one request"
-        ' run concurrently, each on its own connection); chosen from `bench.pgbouncer` (see'
-        ' "PgBouncer and the connection budget")',
+        " run concurrently, each on its own connection): the host's 20 shared by its workers,"
+        ' at least 5 each; chosen from `bench.pgbouncer` (see "PgBouncer and the connection'
+        ' budget")',
+        derive=lambda values: max(5, POOL_PER_HOST // max(1, values["workers"])),
+        shown_default="`20 / WEB_CONCURRENCY`, at least 5",
     )
     db_max_overflow: int = setting(
         "DB_MAX_OVERFLOW",
@@ -175,15 +189,6 @@ class Settings:
         "HOST", "127.0.0.1", text("host name or address"), "interface `storefront serve` binds"
     )
     port: int = setting("PORT", 8000, WHOLE, "port `storefront serve` binds", bound=PORT_RANGE)
-    workers: int = setting(
-        WORKERS_VARIABLE,
-        1,
-        WHOLE,
-        "worker processes serving the app on this host; `storefront serve --workers N` sets"
-        " it for its workers (uvicorn and gunicorn read it as their default). Above 1 without"
-        ' `REDIS_URL`, the result and entity caches are off (see "Several processes")',
-        bound=POSITIVE,
-    )
     log_level: str = setting(
         "LOG_LEVEL",
         "info",

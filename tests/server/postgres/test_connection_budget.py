@@ -69,7 +69,7 @@ async def test_a_host_within_its_share_is_not_warned(
 def test_the_defaults_fit_the_readme_s_worked_example() -> None:
     # README: 3 instances x 2 workers, max_connections 100, 90 of it for Storefront,
     # a third of that (DB_CONNECTION_SHARE=0.3) per host.
-    defaults = Settings.from_env({})
+    defaults = Settings.from_env({"WEB_CONCURRENCY": "2"})
     host = ConnectionBudget(
         pool_size=defaults.db_pool_size,
         max_overflow=defaults.db_max_overflow,
