@@ -22,11 +22,13 @@ read: asyncpg already decodes ints, text, booleans and aware `timestamptz`
 datetimes as SQLAlchemy's types hand them out (tests/loaders/test_prepared.py
 compares both paths on seeded data). Bind processors still run.
 
-PgBouncer (issue 15): asyncpg names its cached statements per connection. In
-transaction pooling a later Bind may reach a server connection that never saw
-the Parse ("prepared statement does not exist"), so there this path needs
-asyncpg's `statement_cache_size=0` (unnamed statements, a Parse per fetch) or
-PgBouncer ≥ 1.21 with `max_prepared_statements`; not solved here.
+PgBouncer in transaction mode (DB_POOLER=pgbouncer, server/database.py): a
+named statement cached on one server connection is unknown to the next
+transaction's ("prepared statement does not exist"), so there the engine turns
+asyncpg's cache off (`statement_cache_size=0`): `fetch` then prepares an
+unnamed statement each time, its Parse, Describe, Bind and Execute sent before
+one Sync, so all of them reach the same server connection. That costs a round
+trip per fetch (bench/pgbouncer.py measures it).
 
 Example:
     async with read_connection(sessionmaker) as connection:

@@ -18,10 +18,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from redis.asyncio import Redis
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from loaders import Dialect
@@ -56,6 +55,8 @@ from server.persisted.protocol import PersistedQueryStore
 from server.persisted.queries import PersistedQueries, PersistedQueryMode
 from server.persisted.stores import InMemoryPersistedQueryStore, RedisPersistedQueryStore
 from server.pipeline.prepared_memo import PreparedMemo
+from server.postgres.connection_budget import check_connection_budget
+from server.postgres.statement_timeout import limit_statements
 from server.ratelimit.auth_failures import AuthFailureThrottle
 from server.ratelimit.buckets import InMemoryRateLimiter, RedisRateLimiter
 from server.ratelimit.leases import LeasedRateLimiter
@@ -124,6 +125,7 @@ async def open_services(
     webhooks: QueuedWebhookSetup | None = None
     stack = contextlib.AsyncExitStack()
     try:
+        await check_connection_budget(engine, settings)  # one warning line when exceeded
         schema = create_schema()._schema
         executor = Executor(
             schema,
@@ -258,7 +260,11 @@ def server_engine(settings: Settings) -> AsyncEngine:
     """The server's engine: PostgreSQL statements bounded by DB_STATEMENT_TIMEOUT_MS."""
     engine = create_engine(settings)
     if settings.db_statement_timeout_ms > 0 and not settings.is_sqlite:
-        _limit_statements(engine, settings.db_statement_timeout_ms)
+        limit_statements(
+            engine,
+            settings.db_statement_timeout_ms,
+            per_transaction=settings.db_pooler == "pgbouncer",
+        )
     return engine
 
 
@@ -339,16 +345,3 @@ async def _persisted_queries(
         cache_size=settings.persisted_document_cache_size,
         max_document_bytes=settings.apq_max_document_bytes,
     )
-
-
-def _limit_statements(engine: AsyncEngine, timeout_ms: int) -> None:
-    """PostgreSQL cancels any statement of this engine running over `timeout_ms`."""
-
-    # Set when each connection opens (asyncpg's server_settings), so it holds for
-    # the whole session and a pool reset cannot roll it back. Only the server's
-    # engine gets it: migrations and seeding run long statements on purpose.
-    def connect_args(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        server_settings = cparams.setdefault("server_settings", {})
-        server_settings["statement_timeout"] = str(timeout_ms)
-
-    event.listen(engine.sync_engine, "do_connect", connect_args)

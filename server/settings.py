@@ -26,6 +26,7 @@ from server.setting_fields import (
     POSITIVE,
     THRESHOLDS,
     WHOLE,
+    Bound,
     Variable,
     between,
     choice,
@@ -38,8 +39,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/storefront.db"
 PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
-GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")
-EVENTS_RELAY_MODES = ("auto", "server", "worker")  # schema.executor.EXECUTIONS
+GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")  # schema.executor.EXECUTIONS
+EVENTS_RELAY_MODES = ("auto", "server", "worker")
+DB_POOLERS = ("none", "pgbouncer")
 # How many processes serve this app on this host. uvicorn and gunicorn read it as
 # their default worker count; `storefront serve --workers N` sets it for its workers.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
@@ -47,6 +49,8 @@ WORKERS_VARIABLE = "WEB_CONCURRENCY"
 _T = TypeVar("_T")
 # Chosen from bench/gc_pauses.py (README: "The garbage collector").
 GC_THRESHOLDS = (50_000, 20, 100)
+# Connections one host's workers keep open by default (README: "Pool defaults").
+POOL_PER_HOST = 20
 
 
 def normalize_database_url(url: str) -> str:
@@ -75,16 +79,29 @@ class Settings:
         "`postgresql://user@host/db` (asyncpg is used) or a SQLite file"
         " (WAL mode, foreign keys on)",
     )
+    workers: int = setting(
+        WORKERS_VARIABLE,
+        1,
+        WHOLE,
+        "worker processes serving the app on this host; `storefront serve --workers N` sets"
+        " it for its workers (uvicorn and gunicorn read it as their default). Above 1 without"
+        ' `REDIS_URL`, the result and entity caches are off (see "Several processes")',
+        bound=POSITIVE,
+    )
     db_pool_size: int = setting(
         "DB_POOL_SIZE",
-        20,
+        POOL_PER_HOST,
         WHOLE,
         "PostgreSQL connections kept open per process (sibling loader batches of one request"
-        " run concurrently, each on its own connection)",
+        " run concurrently, each on its own connection): the host's 20 shared by its workers,"
+        ' at least 5 each; chosen from `bench.pgbouncer` (see "PgBouncer and the connection'
+        ' budget")',
+        derive=lambda values: max(5, POOL_PER_HOST // max(1, values["workers"])),
+        shown_default="`20 / WEB_CONCURRENCY`, at least 5",
     )
     db_max_overflow: int = setting(
         "DB_MAX_OVERFLOW",
-        20,
+        5,
         WHOLE,
         "extra connections allowed under load (closed again when returned)",
     )
@@ -108,7 +125,34 @@ class Settings:
         "DB_STATEMENT_TIMEOUT_MS",
         5000,
         WHOLE,
-        "PostgreSQL `statement_timeout` of the server's connections (`0`: none)",
+        "PostgreSQL `statement_timeout` of the server's statements (`0`: none): a startup"
+        " parameter of each connection, or with `DB_POOLER=pgbouncer` a `SET LOCAL` at the"
+        " start of each transaction",
+    )
+    db_pooler: str = setting(
+        "DB_POOLER",
+        "none",
+        choice(DB_POOLERS),
+        "what `DATABASE_URL` reaches: `none`, PostgreSQL itself; `pgbouncer`, a PgBouncer in"
+        " transaction mode: no session state is relied on (statement timeouts per transaction,"
+        ' unnamed prepared statements; see "PgBouncer and the connection budget")',
+    )
+    database_direct_url: str = setting(
+        "DATABASE_DIRECT_URL",
+        "",
+        text("`postgresql://…` URL", normalize_database_url),
+        "PostgreSQL itself, past any pooler, for what needs a session of its own: `storefront"
+        " migrate` (and `downgrade`, `serve --demo`) and `LISTEN`; unset: `DATABASE_URL`",
+        shown_default="`DATABASE_URL`",
+    )
+    db_connection_share: float = setting(
+        "DB_CONNECTION_SHARE",
+        0.8,
+        NUMBER,
+        "share of PostgreSQL's `max_connections` this host's workers may hold; at startup a"
+        " process warns (one line, with the arithmetic) when `(DB_POOL_SIZE + DB_MAX_OVERFLOW)"
+        ' * WEB_CONCURRENCY` exceeds it (see "PgBouncer and the connection budget")',
+        bound=Bound(lambda value: 0 < value <= 1, "above 0 and at most 1", "in (0, 1]"),
     )
     # Read replicas (README: "Read replicas").
     database_replica_urls: tuple[str, ...] = setting(
@@ -170,15 +214,6 @@ class Settings:
         "HOST", "127.0.0.1", text("host name or address"), "interface `storefront serve` binds"
     )
     port: int = setting("PORT", 8000, WHOLE, "port `storefront serve` binds", bound=PORT_RANGE)
-    workers: int = setting(
-        WORKERS_VARIABLE,
-        1,
-        WHOLE,
-        "worker processes serving the app on this host; `storefront serve --workers N` sets"
-        " it for its workers (uvicorn and gunicorn read it as their default). Above 1 without"
-        ' `REDIS_URL`, the result and entity caches are off (see "Several processes")',
-        bound=POSITIVE,
-    )
     log_level: str = setting(
         "LOG_LEVEL",
         "info",
@@ -706,6 +741,11 @@ class Settings:
         if values["database_replica_urls"] and values["database_url"].startswith("sqlite"):
             raise SettingsError("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL")
         return cls(**values)
+
+    @property
+    def direct_database_url(self) -> str:
+        """PostgreSQL past any pooler: DATABASE_DIRECT_URL, else DATABASE_URL."""
+        return self.database_direct_url or self.database_url
 
     @property
     def is_sqlite(self) -> bool:

@@ -184,7 +184,7 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
     from server.cli.seed import seed
     from server.database import create_sessionmaker
 
-    await upgrade(settings.database_url)
+    await upgrade(settings.direct_database_url)
     engine = cli_engine(settings)
     try:
         sessionmaker = create_sessionmaker(engine)
@@ -205,12 +205,12 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
 @main.command()
 @click.option("--revision", default="head")
 def migrate(revision: str) -> None:
-    """Upgrade the database schema (DATABASE_URL) to REVISION."""
+    """Upgrade the database schema (DATABASE_DIRECT_URL, else DATABASE_URL) to REVISION."""
     from server.cli.migrate import upgrade
     from server.cli.runtime import run
 
     async def go(settings: Settings) -> None:
-        await upgrade(settings.database_url, revision)
+        await upgrade(settings.direct_database_url, revision)
 
     run(go)
     click.echo(f"Migrated to {revision}.")
@@ -225,7 +225,7 @@ def downgrade(revision: str) -> None:
     from server.cli.runtime import run
 
     async def go(settings: Settings) -> None:
-        await run_downgrade(settings.database_url, revision)
+        await run_downgrade(settings.direct_database_url, revision)
 
     run(go)
     click.echo(f"Downgraded to {revision}.")

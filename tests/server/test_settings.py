@@ -57,6 +57,11 @@ def test_unset_and_empty_variables_take_the_declared_defaults() -> None:
             {"PERSISTED_QUERIES": "some"},
             "PERSISTED_QUERIES must be one of apq, trusted, audit, off, got 'some'",
         ),
+        ({"DB_POOLER": "pgpool"}, "DB_POOLER must be one of none, pgbouncer, got 'pgpool'"),
+        (
+            {"DB_CONNECTION_SHARE": "1.5"},
+            "DB_CONNECTION_SHARE must be above 0 and at most 1, got 1.5",
+        ),
         ({"PORT": "70000"}, "PORT must be between 0 and 65535, got 70000"),
         ({"MAX_BATCH": "0"}, "MAX_BATCH must be greater than 0, got 0"),
         (
@@ -136,3 +141,14 @@ def test_the_table_is_rewritten_only_between_the_markers() -> None:
     )
     with pytest.raises(ValueError, match="markers"):
         with_table("no markers here\n", "new\n")
+
+
+@pytest.mark.parametrize(
+    ("workers", "pool"), [("", 20), ("1", 20), ("2", 10), ("3", 6), ("4", 5), ("8", 5)]
+)
+def test_the_pool_default_shares_the_host_s_twenty_among_its_workers(
+    workers: str, pool: int
+) -> None:
+    settings = Settings.from_env({"WEB_CONCURRENCY": workers})
+    assert (settings.db_pool_size, settings.db_max_overflow) == (pool, 5)
+    assert Settings.from_env({"WEB_CONCURRENCY": "2", "DB_POOL_SIZE": "7"}).db_pool_size == 7
