@@ -17,8 +17,10 @@ random id, so concurrent runs do not collide.
 Example:
     with Network(2) as network, RedisServer(network.service_address) as redis:
         ...
-        with Instance(network.hosts[0], env) as a, HAProxy([a.address]) as lb:
-            httpx.get(f"{lb.url}/readyz")
+        with Instance(network.hosts[0], env) as a:  # started, not yet ready
+            a.wait_until_ready()
+            with HAProxy([a.address]) as lb:
+                httpx.get(f"{lb.url}/readyz")
 """
 
 from __future__ import annotations
@@ -173,6 +175,11 @@ class _Process:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
 
+    def terminate(self) -> None:
+        """SIGTERM, without waiting (`__exit__` waits)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
     def _stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -283,22 +290,21 @@ class Instance(_Process):
 
     def start(self, timeout: float = 120) -> None:
         """Starts the server and returns once its `/readyz` answers 200."""
+        self.launch()
+        self.wait_until_ready(timeout)
+
+    def launch(self) -> None:
+        """Starts the server (in its namespace, on its address) without waiting."""
         ip = _which("ip")
         assert ip is not None
         serve = ["-m", "server.cli", "serve", "--host", self.host.address]
         self._start(
-            [
-                ip,
-                "netns",
-                "exec",
-                self.host.namespace,
-                sys.executable,
-                *serve,
-                "--port",
-                str(INSTANCE_PORT),
-            ],
+            [ip, "netns", "exec", self.host.namespace, sys.executable, *serve,
+             "--port", str(INSTANCE_PORT)],
             env={**os.environ, "LOG_LEVEL": "warning", **self.env},
-        )
+        )  # fmt: skip
+
+    def wait_until_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_running()
@@ -320,7 +326,7 @@ class Instance(_Process):
         return self.process.wait(timeout=timeout)
 
     def __enter__(self) -> Self:
-        self.start()
+        self.launch()
         return self
 
 

@@ -113,7 +113,12 @@ def cluster(
             extra=extra_env,
         )
         with contextlib.ExitStack() as stack:
+            # Launched side by side: each takes seconds to import the app.
             instances = [stack.enter_context(Instance(host, env)) for host in network.hosts]
+            # On the way out, all are told at once, then each is waited for.
+            stack.callback(lambda: [instance.terminate() for instance in instances])
+            for instance in instances:
+                instance.wait_until_ready(STARTUP)
             haproxy = stack.enter_context(HAProxy([i.address for i in instances]))
             haproxy.wait_until_up(count, timeout=STARTUP)
             yield Cluster(network, redis, instances, haproxy, env["DATABASE_URL"])
