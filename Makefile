@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck check bench bench-quick clean e2e-deps chromium promtool wrk
+.PHONY: install run test lint typecheck check bench bench-quick clean e2e-deps chromium promtool wrk \
+	scaleout-deps
 
 # uv installs the exact versions pinned in uv.lock; it is bootstrapped into the
 # venv itself so a fresh machine needs only Python 3.11 and make.
@@ -64,6 +65,32 @@ promtool: $(BIN)/uv
 		chmod +x $(BIN)/promtool.part && mv $(BIN)/promtool.part $(BIN)/promtool; \
 		status=$$?; rm -rf $$tmp; exit $$status; }
 	@$$(command -v promtool || echo $(BIN)/promtool) --version | head -n 1
+
+# Debian's PgBouncer and HAProxy for the scale-out tests, which start their own
+# processes from deploy/ with configurations of their own (`make test` skips those
+# tests without them; under CI they fail). Only what is missing is installed, and
+# the packages' services are never left running: a policy-rc.d (unless the host has
+# one) refuses their start during the install, and where systemd runs they are
+# stopped and disabled after it.
+SCALEOUT_TOOLS := pgbouncer haproxy
+
+scaleout-deps:
+	@missing=""; for tool in $(SCALEOUT_TOOLS); do \
+		command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { \
+		policy=/usr/sbin/policy-rc.d; added=""; \
+		if [ ! -e $$policy ]; then \
+			printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $$policy >/dev/null && \
+			$(SUDO) chmod +x $$policy && added=1; fi; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+		status=$$?; \
+		[ -z "$$added" ] || $(SUDO) rm -f $$policy; \
+		if [ -d /run/systemd/system ]; then for tool in $$missing; do \
+			$(SUDO) systemctl disable --now $$tool >/dev/null 2>&1 || true; done; fi; \
+		exit $$status; }
+	@for tool in $(SCALEOUT_TOOLS); do \
+		$$(command -v $$tool || echo /usr/sbin/$$tool) -V 2>&1 | head -n 1; done
 
 # The benchmark suite (README: Benchmarks), never part of `make test`: PostgreSQL
 # `bench_medium` (created and seeded on first use), the Redis database BENCH_REDIS_URL

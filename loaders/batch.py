@@ -31,6 +31,11 @@ def unique(keys: Iterable[H]) -> list[H]:
     return list(dict.fromkeys(keys))
 
 
+READ_TRANSACTIONS = "storefront_read_transactions"
+"""Execution option: `True` on an engine runs its reads in a transaction, for what
+its transactions start with (behind PgBouncer, `SET LOCAL statement_timeout`)."""
+
+
 @asynccontextmanager
 async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConnection]:
     """A connection of a short session of its own, in autocommit mode.
@@ -38,10 +43,14 @@ async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConn
     Sibling fields resolve concurrently and an `AsyncSession` must never be
     shared between tasks, so every batch opens its own. Reads need no
     transaction: autocommit spares the BEGIN and ROLLBACK round trips that
-    would otherwise wrap every batch's one statement.
+    would otherwise wrap every batch's one statement (unless the engine asks
+    for them, READ_TRANSACTIONS).
     """
     async with sessionmaker() as session:
-        yield await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        if session.get_bind().get_execution_options().get(READ_TRANSACTIONS, False):
+            yield await session.connection()
+        else:
+            yield await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 async def fetch(

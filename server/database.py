@@ -1,4 +1,13 @@
-"""The engine and session factory: one per process, built in the lifespan."""
+"""The engine and session factory: one per process, built in the lifespan.
+
+Behind PgBouncer in transaction mode (`DB_POOLER=pgbouncer`) consecutive
+transactions of one pooled connection may run on different server
+connections, so nothing may outlive a transaction: asyncpg's statement cache
+is off and every statement is prepared unnamed (asyncpg sends its Parse,
+Describe, Bind and Execute before one Sync, so they reach one server
+connection), and statement timeouts are set per transaction
+(server/statement_timeout.py), for which reads then run in transactions too.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from loaders.batch import READ_TRANSACTIONS
 from server.observability.sql_count import count_statements
 from server.settings import Settings
 
@@ -45,9 +55,31 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
+        **pooler_options(settings),
     )
     count_statements(engine)  # per request, for its log line
     return engine
+
+
+def pooler_options(settings: Settings) -> dict[str, Any]:
+    """`create_async_engine` options for what `DATABASE_URL` reaches (`DB_POOLER`)."""
+    if settings.db_pooler != "pgbouncer":
+        return {}
+    return {
+        "connect_args": {
+            "statement_cache_size": 0,  # asyncpg's own cache (the lean reads' path)
+            "prepared_statement_cache_size": 0,  # SQLAlchemy's adapter's cache
+            # Unnamed (""): a named statement would stay behind on whichever server
+            # connection parsed it, its Close sent later, maybe through another one.
+            "prepared_statement_name_func": _unnamed,
+        },
+        # SET LOCAL statement_timeout needs a transaction: reads get one too.
+        "execution_options": {READ_TRANSACTIONS: settings.db_statement_timeout_ms > 0},
+    }
+
+
+def _unnamed() -> str:
+    return ""
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

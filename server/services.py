@@ -18,10 +18,9 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from redis.asyncio import Redis
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from loaders import Dialect
@@ -57,6 +56,7 @@ from server.ratelimit.protocol import BucketPolicy
 from server.ratelimit.throttle import Throttle
 from server.redis_guard import create_redis, operator_redis
 from server.settings import Settings
+from server.statement_timeout import limit_statements
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -197,7 +197,11 @@ def server_engine(settings: Settings) -> AsyncEngine:
     """The server's engine: PostgreSQL statements bounded by DB_STATEMENT_TIMEOUT_MS."""
     engine = create_engine(settings)
     if settings.db_statement_timeout_ms > 0 and not settings.is_sqlite:
-        _limit_statements(engine, settings.db_statement_timeout_ms)
+        limit_statements(
+            engine,
+            settings.db_statement_timeout_ms,
+            per_transaction=settings.db_pooler == "pgbouncer",
+        )
     return engine
 
 
@@ -278,16 +282,3 @@ async def _persisted_queries(
         cache_size=settings.persisted_document_cache_size,
         max_document_bytes=settings.apq_max_document_bytes,
     )
-
-
-def _limit_statements(engine: AsyncEngine, timeout_ms: int) -> None:
-    """PostgreSQL cancels any statement of this engine running over `timeout_ms`."""
-
-    # Set when each connection opens (asyncpg's server_settings), so it holds for
-    # the whole session and a pool reset cannot roll it back. Only the server's
-    # engine gets it: migrations and seeding run long statements on purpose.
-    def connect_args(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
-        server_settings = cparams.setdefault("server_settings", {})
-        server_settings["statement_timeout"] = str(timeout_ms)
-
-    event.listen(engine.sync_engine, "do_connect", connect_args)

@@ -25,6 +25,7 @@ from server.setting_fields import (
     POSITIVE,
     THRESHOLDS,
     WHOLE,
+    Bound,
     Variable,
     between,
     choice,
@@ -38,6 +39,7 @@ PERSISTED_QUERY_MODES = ("apq", "trusted", "audit", "off")
 LOG_LEVELS = ("info", "debug", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 GRAPHQL_EXECUTIONS = ("compiled", "graphql-core", "compare")  # schema.executor.EXECUTIONS
+DB_POOLERS = ("none", "pgbouncer")
 # How many processes serve this app on this host. uvicorn and gunicorn read it as
 # their default worker count; `storefront serve --workers N` sets it for its workers.
 WORKERS_VARIABLE = "WEB_CONCURRENCY"
@@ -106,7 +108,35 @@ class Settings:
         "DB_STATEMENT_TIMEOUT_MS",
         5000,
         WHOLE,
-        "PostgreSQL `statement_timeout` of the server's connections (`0`: none)",
+        "PostgreSQL `statement_timeout` of the server's statements (`0`: none): a startup"
+        " parameter of each connection, or with `DB_POOLER=pgbouncer` a `SET LOCAL` at the"
+        " start of each transaction",
+    )
+    db_pooler: str = setting(
+        "DB_POOLER",
+        "none",
+        choice(DB_POOLERS),
+        "what `DATABASE_URL` reaches: `none`, PostgreSQL itself; `pgbouncer`, a PgBouncer in"
+        " transaction mode: no session state is relied on (statement timeouts per transaction,"
+        ' unnamed prepared statements; see "PgBouncer and the connection budget")',
+    )
+    database_direct_url: str = setting(
+        "DATABASE_DIRECT_URL",
+        "",
+        text("`postgresql://…` URL", normalize_database_url),
+        "PostgreSQL itself, past any pooler, for what needs a session of its own: `storefront"
+        " migrate` (and `downgrade`, `serve --demo`) and `LISTEN`; unset: `DATABASE_URL`",
+        derive=lambda values: values["database_url"],
+        shown_default="`DATABASE_URL`",
+    )
+    db_connection_share: float = setting(
+        "DB_CONNECTION_SHARE",
+        0.8,
+        NUMBER,
+        "share of PostgreSQL's `max_connections` this host's workers may hold; at startup a"
+        " process warns (one line, with the arithmetic) when `(DB_POOL_SIZE + DB_MAX_OVERFLOW)"
+        ' * WEB_CONCURRENCY` exceeds it (see "PgBouncer and the connection budget")',
+        bound=Bound(lambda value: 0 < value <= 1, "above 0 and at most 1", "in (0, 1]"),
     )
     # Authentication.
     auth_cache_seconds: float = setting(

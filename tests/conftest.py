@@ -27,7 +27,20 @@ from server.settings import Settings, normalize_database_url
 if TYPE_CHECKING:
     from server.services import Services
 
-BACKENDS = ["sqlite", "postgresql"]
+# "pgbouncer" is PostgreSQL through a real PgBouncer in transaction mode with
+# DB_POOLER=pgbouncer (tests/pgbouncer_support.py), for the modules below only.
+BACKENDS = ["sqlite", "postgresql", "pgbouncer"]
+PGBOUNCER_MODULES = frozenset(
+    {
+        "tests/schema/test_catalog.py",  # reads
+        "tests/schema/test_mutations.py",  # writes
+        "tests/server/http/test_idempotency.py",
+        "tests/server/http/test_limits_http.py",  # depth, cost, timeouts
+        "tests/server/ratelimit/test_rate_limit.py",
+        "tests/server/cache/test_response_cache_http.py",
+        "tests/server/test_pgbouncer.py",
+    }
+)
 # Printed under the skip counts; the README's "Testing" section says more.
 ENABLE_SKIPPED = (
     "To run them (README, Testing): set TEST_DATABASE_URL (an empty PostgreSQL database), "
@@ -50,21 +63,29 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     statements: list[str] = field(default_factory=list)
+    pooler: str = "none"
+    """DB_POOLER: `pgbouncer` when `url` reaches PostgreSQL through PgBouncer."""
+    direct_url: str | None = None
+    """PostgreSQL itself, past the pooler (None: `url`)."""
 
     @property
-    def settings(self) -> Settings:
+    def env(self) -> dict[str, str]:
+        """The environment of an app over this database (tests add their own)."""
         # Factories write behind the API's back (nothing is announced), so the
         # suite runs uncached; the result-cache tests turn it on themselves. GC tuning's
         # full collection per app started would add minutes: test_gc_tuning.py has it on.
         # Every query runs on both executors, compared (`no_execution_mismatch`).
-        return Settings.from_env(
-            {
-                "DATABASE_URL": self.url,
-                "CACHE_ENABLED": "false",
-                "GC_TUNING": "false",
-                "GRAPHQL_EXECUTION": "compare",
-            }
-        )
+        return {
+            "DATABASE_URL": self.url,
+            "DB_POOLER": self.pooler,
+            "CACHE_ENABLED": "false",
+            "GC_TUNING": "false",
+            "GRAPHQL_EXECUTION": "compare",
+        }
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
 
     async def truncate(self) -> None:
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -83,9 +104,9 @@ async def _migrate(url: str) -> None:
     await upgrade(url)
 
 
-async def _open(backend: str, url: str) -> Database:
-    engine = create_engine(Settings.from_env({"DATABASE_URL": url}))
-    db = Database(backend, url, engine, create_sessionmaker(engine))
+async def _open(backend: str, url: str, pooler: str = "none") -> Database:
+    engine = create_engine(Settings.from_env({"DATABASE_URL": url, "DB_POOLER": pooler}))
+    db = Database(backend, url, engine, create_sessionmaker(engine), pooler=pooler)
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if not shadowing.get():  # the compared reference run's SQL is not the request's
@@ -100,7 +121,7 @@ async def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Database]:
     backend: str = request.param
-    if backend == "postgresql":
+    if backend in ("postgresql", "pgbouncer"):
         url = _postgres_url()
         if url is None:
             pytest.skip("TEST_DATABASE_URL is not set: PostgreSQL backend not configured")
@@ -108,9 +129,32 @@ async def database(
         path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
         url = f"sqlite+aiosqlite:///{path}"
     await _migrate(url)
+    if backend == "pgbouncer":
+        from tests.pgbouncer_support import running_pgbouncer
+
+        with running_pgbouncer(url) as bouncer:
+            db = await _open("postgresql", bouncer.url, pooler="pgbouncer")
+            db.direct_url = url
+            yield db
+            await db.engine.dispose()
+        return
     db = await _open(backend, url)
     yield db
     await db.engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PgBouncer leg runs only the modules of PGBOUNCER_MODULES."""
+    root = Path(__file__).resolve().parent.parent
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        through_pgbouncer = callspec is not None and callspec.params.get("database") == "pgbouncer"
+        module = Path(str(item.path)).resolve().relative_to(root).as_posix()
+        (dropped if through_pgbouncer and module not in PGBOUNCER_MODULES else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)

@@ -182,7 +182,7 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
     from server.cli.seed import seed
     from server.database import create_sessionmaker
 
-    await upgrade(settings.database_url)
+    await upgrade(settings.database_direct_url)
     engine = cli_engine(settings)
     try:
         sessionmaker = create_sessionmaker(engine)
@@ -203,12 +203,12 @@ async def _prepare_demo(settings: Settings) -> dict[str, str]:
 @main.command()
 @click.option("--revision", default="head")
 def migrate(revision: str) -> None:
-    """Upgrade the database schema (DATABASE_URL) to REVISION."""
+    """Upgrade the database schema (DATABASE_DIRECT_URL, else DATABASE_URL) to REVISION."""
     from server.cli.migrate import upgrade
     from server.cli.runtime import run
 
     async def go(settings: Settings) -> None:
-        await upgrade(settings.database_url, revision)
+        await upgrade(settings.database_direct_url, revision)
 
     run(go)
     click.echo(f"Migrated to {revision}.")
@@ -223,7 +223,7 @@ def downgrade(revision: str) -> None:
     from server.cli.runtime import run
 
     async def go(settings: Settings) -> None:
-        await run_downgrade(settings.database_url, revision)
+        await run_downgrade(settings.database_direct_url, revision)
 
     run(go)
     click.echo(f"Downgraded to {revision}.")

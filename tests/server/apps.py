@@ -17,13 +17,7 @@ from tests.conftest import Api, Database
 async def serve(db: Database, **env: str) -> AsyncIterator[Api]:
     """The real app over `db` with environment `env` added, through ASGI, lifespan entered."""
     # Queries compared on both executors, as for `api` (tests/conftest.py).
-    base = {
-        "DATABASE_URL": db.url,
-        "CACHE_ENABLED": "false",
-        "GC_TUNING": "false",
-        "GRAPHQL_EXECUTION": "compare",
-    }
-    app = create_app(Settings.from_env({**base, **env}))
+    app = create_app(Settings.from_env({**db.env, **env}))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

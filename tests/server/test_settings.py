@@ -57,6 +57,11 @@ def test_unset_and_empty_variables_take_the_declared_defaults() -> None:
             {"PERSISTED_QUERIES": "some"},
             "PERSISTED_QUERIES must be one of apq, trusted, audit, off, got 'some'",
         ),
+        ({"DB_POOLER": "pgpool"}, "DB_POOLER must be one of none, pgbouncer, got 'pgpool'"),
+        (
+            {"DB_CONNECTION_SHARE": "1.5"},
+            "DB_CONNECTION_SHARE must be above 0 and at most 1, got 1.5",
+        ),
         ({"PORT": "70000"}, "PORT must be between 0 and 65535, got 70000"),
         ({"MAX_BATCH": "0"}, "MAX_BATCH must be greater than 0, got 0"),
         (

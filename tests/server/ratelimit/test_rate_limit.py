@@ -351,6 +351,7 @@ async def test_two_server_processes_sharing_redis_drain_one_bucket(
     ip = _forwarded_ip()
     env = {
         "DATABASE_URL": db.url,
+        "DB_POOLER": db.pooler,
         "REDIS_URL": redis_url,
         "REDIS_TIMEOUT_MS": "1000",
         "TRUSTED_PROXIES": "127.0.0.1",
