@@ -14,7 +14,7 @@ errors), p50 and p99. Needs root, iproute2, haproxy, redis-server and pgbouncer
     createdb -h 127.0.0.1 -U postgres bench_rolling
     sudo .venv/bin/python -m bench.rolling_restart \
         --database-url postgresql://postgres@127.0.0.1:5432/bench_rolling \
-        [--clients 8] [--rounds 3] [--pause 2]
+        [--clients 8] [--rounds 3] [--pause 2] [--client-pause 0.02] [--no-pgbouncer]
 
 tests/scaleout/test_rolling_restart.py runs the same scenario, shorter.
 """
@@ -51,9 +51,10 @@ WRITE = "mutation Rename($id: ID!, $name: String!) { updateProduct(id: $id, inpu
 PRODUCTS = 20  # the products reads and writes pick from (ids 1..PRODUCTS)
 STARTUP = 120.0  # seconds an instance may take to be ready (a loaded CI machine)
 
-# A front for PostgreSQL the namespaces can reach: (listen address, PostgreSQL
-# host, port) -> a context manager yielding the (host, port) to connect to.
-DatabaseFront = Callable[[str, str, int], AbstractContextManager[tuple[str, int]]]
+# A front for PostgreSQL the namespaces can reach: (address to listen on, the
+# database's URL) -> a context manager yielding the host and port to connect to,
+# and the DB_POOLER they need.
+DatabaseFront = Callable[[str, str], AbstractContextManager[tuple[str, int, str]]]
 
 
 def instance_env(
@@ -96,21 +97,17 @@ def cluster(
 ) -> Iterator[Cluster]:
     """`count` instances over `database_url` (PostgreSQL on 127.0.0.1) behind HAProxy,
     each up and passing HAProxy's checks. Raises `Unavailable` when the machine cannot."""
-    url = make_url(database_url)
     with (
         Network(count) as network,
         RedisServer(network.service_address) as redis,
-        database_front(network.service_address, url.host or "127.0.0.1", url.port or 5432) as (
-            front_host,
-            front_port,
-        ),
+        database_front(network.service_address, database_url) as (host, port, pooler),
     ):
-        reached = url.set(drivername="postgresql", host=front_host, port=front_port)
+        reached = make_url(database_url).set(drivername="postgresql", host=host, port=port)
         env = instance_env(
             database_url=reached.render_as_string(hide_password=False),
             redis_url=redis.url,
             trusted=network.subnet,
-            extra=extra_env,
+            extra={"DB_POOLER": pooler, **(extra_env or {})},
         )
         with contextlib.ExitStack() as stack:
             # Launched side by side: each takes seconds to import the app.
@@ -319,12 +316,25 @@ async def prepare(database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def forwarder(listen: str, host: str, port: int) -> Iterator[tuple[str, int]]:
+def pgbouncer(listen: str, database_url: str) -> Iterator[tuple[str, int, str]]:
+    """A real PgBouncer from deploy/pgbouncer.ini (tests/pgbouncer_support.py), in
+    transaction mode, listening on `listen` as well as on 127.0.0.1."""
+    from tests.pgbouncer_support import pgbouncer_binary, running_pgbouncer
+
+    if pgbouncer_binary() is None:
+        raise Unavailable("not installed: pgbouncer (`make scaleout-deps`)")
+    with running_pgbouncer(database_url, overrides={"listen_addr": f"127.0.0.1,{listen}"}) as pb:
+        yield listen, pb.port, "pgbouncer"
+
+
+@contextlib.contextmanager
+def forwarder(listen: str, database_url: str) -> Iterator[tuple[str, int, str]]:
     """A plain TCP forwarder to PostgreSQL (no pooling)."""
     from bench.cluster import Forwarder
 
-    with Forwarder(listen, (host, port)) as front:
-        yield front.address, front.port
+    url = make_url(database_url)
+    with Forwarder(listen, (url.host or "127.0.0.1", url.port or 5432)) as front:
+        yield front.address, front.port, "none"
 
 
 def main() -> None:
@@ -336,13 +346,17 @@ def main() -> None:
     parser.add_argument(
         "--client-pause", type=float, default=0.02, help="each client's pause between requests"
     )
+    parser.add_argument(
+        "--no-pgbouncer", action="store_true", help="a plain TCP forwarder to PostgreSQL instead"
+    )
     args = parser.parse_args()
+    front = forwarder if args.no_pgbouncer else pgbouncer
 
     asyncio.run(prepare(args.database_url))
     tokens = asyncio.run(admin_tokens(args.database_url, args.clients))
     try:
         with (
-            cluster(args.database_url, forwarder) as running,
+            cluster(args.database_url, front) as running,
             Load(running.url, tokens, pause=args.client_pause) as load,
         ):
             time.sleep(args.pause)
@@ -352,6 +366,7 @@ def main() -> None:
             load.stop()
     except Unavailable as missing:
         raise SystemExit(f"cannot run: {missing}") from None
+    print(f"database through {'a TCP forwarder' if args.no_pgbouncer else 'PgBouncer'}")
     print(figures(load.outcomes).line("whole run"))
     for restart in restarts:
         during = figures(load.outcomes, restart.start, restart.end)

@@ -2,8 +2,10 @@
 
 Two `storefront serve` processes, each in a network namespace of its own (a
 veth pair to the root namespace: a host of its own, reached at its own
-address), share a private `redis-server` and PostgreSQL, behind HAProxy run
-from deploy/haproxy.cfg (bench/cluster.py, bench/rolling_restart.py).
+address), share a private `redis-server`, and PostgreSQL through a real
+PgBouncer in transaction mode (from deploy/pgbouncer.ini, `DB_POOLER=pgbouncer`),
+behind HAProxy run from deploy/haproxy.cfg (bench/cluster.py,
+bench/rolling_restart.py).
 
 First, talking to each instance directly: an APQ hash registered through one
 is served by the other, an answer cached by one is a hit on the other, and one
@@ -12,7 +14,7 @@ steady load through HAProxy (reads, persisted reads, writes with an
 Idempotency-Key), each instance in turn gets SIGTERM, exits, starts again and
 rejoins: not one request fails. The figures are printed (`-s` shows them).
 
-Without root, `ip netns`, haproxy or redis-server the test skips saying which;
+Without root, `ip netns`, haproxy, pgbouncer or redis-server the test skips saying which;
 under CI it fails instead. PostgreSQL only (the hosts share one database server).
 """
 
@@ -34,7 +36,7 @@ from bench.rolling_restart import (
     admin_tokens,
     cluster,
     figures,
-    forwarder,
+    pgbouncer,
     rolling_restart,
 )
 from resolvers.tokens import create_token
@@ -71,7 +73,7 @@ async def seeded(db: Database) -> AsyncIterator[Seeded]:
 def hosts(seeded: Seeded) -> Iterator[Cluster]:
     extra = {"RATE_LIMIT_MAXIMUM": str(MAXIMUM), "RATE_LIMIT_RESTORE_RATE": str(RESTORE)}
     try:
-        with cluster(seeded.database_url, forwarder, extra_env=extra) as running:
+        with cluster(seeded.database_url, pgbouncer, extra_env=extra) as running:
             yield running
     except Unavailable as missing:
         message = f"several hosts cannot be run here: {missing}"
@@ -148,7 +150,8 @@ def test_state_is_shared_and_a_rolling_restart_fails_no_request(
         during = figures(load.outcomes, restart.start, restart.end)
         print(
             during.line(f"  restart of {restart.instance}")
-            + f" (SIGTERM to back in rotation {restart.end - restart.start:.1f} s,"
+            + f" (SIGTERM to back in rotation {restart.end - restart.start:.1f} s: stopping"
+            f" {restart.stopping:.1f} s, starting {restart.starting:.1f} s;"
             f" exit status {restart.exit_status})"
         )
         assert restart.exit_status == 0
