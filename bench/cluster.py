@@ -379,13 +379,17 @@ class HAProxy(_Process):
         raise RuntimeError(f"fewer than {count} backends up after {timeout} s:\n{self.output()}")
 
     def backends_up(self) -> int:
-        """How many servers pass their health checks now (HAProxy's stats CSV)."""
+        """How many servers pass their health checks now."""
+        return sum(1 for row in self.stats() if row["type"] == "2" and row["status"] == "UP")
+
+    def stats(self) -> list[dict[str, str]]:
+        """HAProxy's stats CSV, a dict per frontend, backend (type 1) and server (type 2):
+        `stot` sessions, `wretr` retries, `wredis` redispatches, `status`..."""
         response = httpx.get(f"http://{LOOPBACK}:{self.stats_port}/stats;csv", timeout=5)
         response.raise_for_status()
-        rows = [line.split(",") for line in response.text.splitlines() if line]
-        header = rows[0]
-        kind, status = header.index("type"), header.index("status")
-        return sum(1 for row in rows[1:] if row[kind] == "2" and row[status] == "UP")
+        lines = [line for line in response.text.splitlines() if line]
+        header = lines[0].removeprefix("# ").split(",")
+        return [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
 
 
 def _wait_for_port(host: str, port: int, process: _Process, *, timeout: float) -> None:

@@ -156,7 +156,15 @@ def test_state_is_shared_and_a_rolling_restart_fails_no_request(
         )
         assert restart.exit_status == 0
         assert during.sent > 0, "no request was sent while an instance restarted"
+    servers = {r["svname"]: r for r in hosts.haproxy.stats() if r["type"] == "2"}
+    backend = next(r for r in hosts.haproxy.stats() if r["type"] == "1")
+    print(
+        "  HAProxy: "
+        + ", ".join(f"{name} served {row['stot']}" for name, row in servers.items())
+        + f"; retries {backend['wretr']}, redispatches {backend['wredis']}"
+    )
     assert whole.failed == 0, whole.errors
+    assert all(int(row["stot"]) > 0 for row in servers.values()), servers
     assert {o.kind for o in load.outcomes} == {"read", "page", "persisted", "write"}
 
     # Both restarted processes still see what the others stored in Redis.
