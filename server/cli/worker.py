@@ -90,7 +90,6 @@ async def _work(settings: Settings, *, once: bool) -> int:
         ) as fanout:
             loop = build_relay(
                 settings,
-                engine=engine,
                 sessionmaker=sessionmaker,
                 dialect="postgresql" if engine.dialect.name == "postgresql" else "sqlite",
                 publisher=publisher,

@@ -4,6 +4,10 @@ The migration's trigger on `outbox_events` runs `pg_notify('storefront_outbox', 
 in the inserting transaction, so the notification is delivered at its commit (and
 never for a rollback). A lost connection is noticed at the next `ensure` and made
 again; meanwhile the relay's polling carries on.
+
+LISTEN needs a session of its own, which a PgBouncer in transaction mode cannot give:
+the connection is made with asyncpg to `DATABASE_DIRECT_URL` (PostgreSQL itself; the
+same as DATABASE_URL when no pooler is set), outside any pool.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import asyncpg
+from sqlalchemy.engine import make_url
 
 logger = logging.getLogger("storefront.events")
 
@@ -20,10 +25,10 @@ CHANNEL = "storefront_outbox"
 
 
 class OutboxNotifications:
-    def __init__(self, engine: AsyncEngine, wake: Callable[[], None]) -> None:
-        self._engine = engine
+    def __init__(self, url: str, wake: Callable[[], None]) -> None:
+        # asyncpg takes the plain libpq form, without SQLAlchemy's "+asyncpg".
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._wake = wake
-        self._connection: AsyncConnection | None = None
         self._driver: Any = None
 
     @property
@@ -36,9 +41,7 @@ class OutboxNotifications:
             return
         await self.close()
         try:
-            self._connection = await self._engine.connect()
-            raw = await self._connection.get_raw_connection()
-            self._driver = raw.driver_connection
+            self._driver = await asyncpg.connect(self._dsn, timeout=5)
             await self._driver.add_listener(CHANNEL, self._notified)
         except Exception as failure:
             logger.warning("events: cannot LISTEN (%s); polling only", failure)
@@ -47,11 +50,10 @@ class OutboxNotifications:
         self._wake()  # what committed while it was not listening
 
     async def close(self) -> None:
-        connection, self._connection, self._driver = self._connection, None, None
-        if connection is not None:
+        driver, self._driver = self._driver, None
+        if driver is not None:
             try:
-                await connection.invalidate()
-                await connection.close()
+                await driver.close(timeout=2)
             except Exception:  # a dead connection: nothing left to release
                 logger.debug("events: closing the LISTEN connection failed", exc_info=True)
 

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loaders import Dialect
 from resolvers.events import Event
@@ -66,7 +66,6 @@ def count_published(metrics: Metrics | None) -> Callable[[Sequence[Event]], None
 def build_relay(
     settings: Settings,
     *,
-    engine: AsyncEngine,
     sessionmaker: async_sessionmaker[AsyncSession],
     dialect: Dialect,
     publisher: EventPublisher,
@@ -81,7 +80,11 @@ def build_relay(
         batch_size=settings.events_batch_size,
         on_published=count_published(metrics),
     )
-    return RelayLoop(relay, poll_interval=settings.events_poll_interval_ms / 1000, engine=engine)
+    return RelayLoop(
+        relay,
+        poll_interval=settings.events_poll_interval_ms / 1000,
+        listen_url=settings.direct_database_url,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +117,6 @@ async def server_events(
             stack.push_async_callback(relay_engine.dispose)
             loop = build_relay(
                 settings,
-                engine=relay_engine,
                 sessionmaker=create_sessionmaker(relay_engine),
                 dialect=dialect,
                 publisher=publisher,

@@ -7,7 +7,7 @@ outage only delays events. `stop` ends the loop between passes: a pass in
 progress completes (or rolls back) first.
 
 Example:
-    loop = RelayLoop(relay, poll_interval=0.5, engine=engine)
+    loop = RelayLoop(relay, poll_interval=0.5, listen_url=settings.direct_database_url)
     task = asyncio.create_task(loop.run())
     ...
     loop.stop(); await task
@@ -19,8 +19,6 @@ import asyncio
 import contextlib
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from server.events.notifications import OutboxNotifications
 from server.events.relay import Relay
 
@@ -31,15 +29,15 @@ FIRST_BACKOFF = 0.05
 
 class RelayLoop:
     def __init__(
-        self, relay: Relay, *, poll_interval: float, engine: AsyncEngine | None = None
+        self, relay: Relay, *, poll_interval: float, listen_url: str | None = None
     ) -> None:
         self.relay = relay
         self.poll_interval = poll_interval
         self._woken = asyncio.Event()
         self._stopping = asyncio.Event()
         self._notifications = (
-            OutboxNotifications(engine, self.wake)
-            if engine is not None and engine.dialect.name == "postgresql"
+            OutboxNotifications(listen_url, self.wake)
+            if listen_url is not None and listen_url.startswith("postgresql")
             else None
         )
         self.passes = 0
