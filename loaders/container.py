@@ -181,6 +181,25 @@ class Loaders:
             name="webhook_delivery_by_id",
         )
 
+    @cached_property
+    def deliveries_page_by_webhook_id(
+        self,
+    ) -> DataLoader[tuple[int, str | None, PageArgs], Page[WebhookDeliveryRecord]]:
+        """Keys are (webhook id, status or `None` for every status, page arguments)."""
+        return self._loader(
+            webhooks.deliveries_page_by_webhook_id,
+            tags.entities(WebhookDeliveryRecord),
+            name="deliveries_page_by_webhook_id",
+        )
+
+    @cached_property
+    def delivery_count_by_webhook_id(self) -> DataLoader[tuple[int, str | None], int]:
+        return self._loader(
+            webhooks.delivery_count_by_webhook_id,
+            tags.keyed(list_tag(WebhookDeliveryRecord, "webhook_id", "{}"), part=0),
+            name="delivery_count_by_webhook_id",
+        )
+
     # One-to-many: an empty list for none.
 
     @cached_property

@@ -1,21 +1,24 @@
-"""Webhook reads: by id, the admin listing, and one webhook's deliveries.
+"""Webhook reads: by id, the admin listing, and the deliveries of many webhooks.
 
-A webhook's deliveries are listed per webhook (one statement each): the
-listing is an admin screen of a few webhooks, not a hot path.
+Deliveries are read as every other nested list is: a page per webhook for all
+the webhooks of a level in one statement (nested_pages.PagesByParent), and their
+counts in one GROUP BY over (webhook, status).
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
 from loaders import keyset
-from loaders.batch import BatchFn, SessionMaker, fetch_all
+from loaders.batch import BatchFn, SessionMaker, fetch_all, unique
 from loaders.entities import rows_by_key
+from loaders.nested_pages import PagesByParent
 from loaders.pagination import NEWEST, Page, PageArgs
 from loaders.records import WebhookDeliveryRecord, WebhookRecord
-from loaders.sql import Statement, record_columns
+from loaders.sql import Dialect, Statement, in_keys, record_columns
 from models import Webhook, WebhookDelivery
 
 _webhooks = Webhook.__table__
@@ -71,43 +74,48 @@ async def webhooks_count(*, sessionmaker: SessionMaker) -> int:
     return int(rows[0][0])
 
 
-def _delivery_conditions(status: bool) -> list[Any]:
-    conditions = [_deliveries.c.webhook_id == bindparam("webhook_id")]
-    if status:
-        conditions.append(_deliveries.c.status == bindparam("status"))
-    return conditions
+_deliveries_by_webhook = PagesByParent(
+    _deliveries, WebhookDeliveryRecord, parent="webhook_id", sort=NEWEST
+)
 
 
-_DELIVERIES_PAGE = {
-    (s, a): _page_statement(_deliveries, WebhookDeliveryRecord, _delivery_conditions(s), after=a)
-    for s in (False, True)
-    for a in (False, True)
-}
-_DELIVERIES_COUNT = {
-    s: select(func.count()).select_from(_deliveries).where(*_delivery_conditions(s))
-    for s in (False, True)
-}
+async def deliveries_page_by_webhook_id(
+    keys: list[tuple[int, str | None, PageArgs]],
+    /,
+    *,
+    sessionmaker: SessionMaker,
+    dialect: Dialect,
+) -> list[Page[WebhookDeliveryRecord]]:
+    """Each webhook's deliveries of one status (or any, for `None`), newest first."""
+    return await _deliveries_by_webhook.load(
+        [
+            (webhook_id, () if status is None else (("status", status),), args)
+            for webhook_id, status, args in keys
+        ],
+        sessionmaker=sessionmaker,
+        dialect=dialect,
+    )
 
 
-def _delivery_params(webhook_id: int, status: str | None) -> dict[str, Any]:
-    params: dict[str, Any] = {"webhook_id": webhook_id}
-    if status is not None:
-        params["status"] = status
-    return params
+@cache
+def _delivery_count_statement(dialect: Dialect) -> Statement:
+    webhook_id, status = _deliveries.c.webhook_id, _deliveries.c.status
+    return (
+        select(webhook_id, status, func.count())
+        .where(in_keys(webhook_id, dialect=dialect))
+        .group_by(webhook_id, status)
+    )
 
 
-async def deliveries_page(
-    *, sessionmaker: SessionMaker, webhook_id: int, status: str | None, args: PageArgs
-) -> Page[WebhookDeliveryRecord]:
-    """One webhook's deliveries (of one status, when given), newest first."""
-    statement = _DELIVERIES_PAGE[status is not None, args.after is not None]
-    params = _delivery_params(webhook_id, status)
-    return await _page(sessionmaker, statement, params, WebhookDeliveryRecord, args)
-
-
-async def deliveries_count(
-    *, sessionmaker: SessionMaker, webhook_id: int, status: str | None
-) -> int:
-    statement = _DELIVERIES_COUNT[status is not None]
-    rows = await fetch_all(sessionmaker, statement, _delivery_params(webhook_id, status))
-    return int(rows[0][0])
+async def delivery_count_by_webhook_id(
+    keys: list[tuple[int, str | None]], /, *, sessionmaker: SessionMaker, dialect: Dialect
+) -> list[int]:
+    """The number of each webhook's deliveries of one status, or of any for `None`:
+    one statement for every key, counted per (webhook, status) and summed here."""
+    webhook_ids = unique(webhook_id for webhook_id, _ in keys)
+    rows = await fetch_all(sessionmaker, _delivery_count_statement(dialect), {"keys": webhook_ids})
+    counts: dict[tuple[int, str | None], int] = {}
+    for webhook_id, status, count in rows:
+        counts[(webhook_id, status)] = count
+        counts[(webhook_id, None)] = counts.get((webhook_id, None), 0) + count
+    return [counts.get(key, 0) for key in keys]

@@ -21,7 +21,7 @@ from loaders import Loaders
 from loaders.pagination import NEWEST
 from loaders.records import WebhookDeliveryRecord, WebhookRecord
 from loaders.sql import record_columns
-from loaders.webhooks import deliveries_count, deliveries_page, webhooks_count, webhooks_page
+from loaders.webhooks import webhooks_count, webhooks_page
 from models import Webhook, WebhookDelivery, utcnow
 from resolvers.errors import Forbidden, InvalidInput, NotConfigured, NotFound
 from resolvers.paging import Connection, page_args
@@ -192,15 +192,10 @@ async def deliveries_of(
 ) -> Connection[WebhookDeliveryRecord]:
     _require_admin(viewer)
     args = page_args(first=first, after=after, sort=NEWEST, default=10)
-    sessionmaker = loaders.sessionmaker
-    page = await deliveries_page(
-        sessionmaker=sessionmaker, webhook_id=webhook.id, status=status, args=args
-    )
+    page = await loaders.deliveries_page_by_webhook_id.load((webhook.id, status, args))
 
     async def count() -> int:
-        return await deliveries_count(
-            sessionmaker=sessionmaker, webhook_id=webhook.id, status=status
-        )
+        return await loaders.delivery_count_by_webhook_id.load((webhook.id, status))
 
     return Connection(page, count)
 

@@ -222,6 +222,45 @@ async def test_deliveries_are_listed_newest_first_filtered_by_status_and_reach_t
     assert hidden == {"node": None}
 
 
+async def test_deliveries_of_many_webhooks_cost_the_statements_of_one(
+    hooks: Api, db: Database
+) -> None:
+    """No N+1: every webhook's deliveries page and totalCount come from one statement
+    each, whatever the number of webhooks listed."""
+    admin = await hooks.token("admin@example.com", role="admin")
+
+    async def listing_statements() -> tuple[int, list[int]]:
+        await hooks.data(LIST, token=admin)  # token lookup and first-use reads
+        hooks.statements.clear()
+        listed = (await hooks.data(LIST, token=admin))["webhooks"]["nodes"]
+        return len(hooks.statements), [w["deliveries"]["totalCount"] for w in listed]
+
+    await _create(hooks, admin)
+    await _add_delivery(db, status="pending", event_id="a1")
+    one, counts = await listing_statements()
+    assert counts == [1]
+    for n in (2, 3):
+        await _create(hooks, admin, url=f"https://1.1.1.{n}/hook")
+    async with db.sessionmaker.begin() as session:
+        for index, webhook_id in enumerate(await session.scalars(select(Webhook.id))):
+            for k in range(index + 1):
+                session.add(
+                    WebhookDelivery(
+                        webhook_id=webhook_id,
+                        event_id=f"b{index}-{k}",
+                        event_type="order.placed",
+                        message_id=f"msg_b{index}-{k}",
+                        body="{}",
+                        status="pending",
+                        attempts=0,
+                        max_attempts=3,
+                    )
+                )
+    three, counts = await listing_statements()
+    assert sorted(counts) == [2, 2, 3]
+    assert three == one
+
+
 async def test_redelivering_a_failed_delivery_keeps_its_message_id_and_refreshes_its_budget(
     hooks: Api, db: Database
 ) -> None:
