@@ -78,6 +78,8 @@ class RelayLoop:
 
     async def _sleep(self, seconds: float, *, wakeable: bool = True) -> None:
         """Until woken (if `wakeable`), stopped, or `seconds` have passed."""
+        if self._stopping.is_set():  # stopped while it relayed (its wake-up was cleared)
+            return
         until = self._woken if wakeable else self._stopping
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(until.wait(), timeout=seconds)
