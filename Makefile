@@ -23,8 +23,9 @@ install: $(VENV)/.installed
 run: install
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/storefront serve --demo
 
+# With TEST_DATABASE_URL: the PostgreSQL and SQLite legs side by side (tests/legs.py).
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.legs $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
