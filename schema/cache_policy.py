@@ -80,9 +80,10 @@ FIELD_HINTS: dict[tuple[str, str], CacheHint] = {
     ("User", "orderCount"): PRIVATE,
 }
 
-STRUCTURAL = frozenset({"Query", "PageInfo"})
-"""Types that bound nothing themselves: the root, and paging metadata. A connection
-or edge type (`ProductConnection`, `ProductEdge`) takes its node type's hint."""
+STRUCTURAL = frozenset({"Query", "PageInfo", "CreateWebhookPayload"})
+"""Types that bound nothing themselves: the root, paging metadata, and payloads only a
+mutation answers (never cached: the table does not know them, so NOT_CACHEABLE). A
+connection or edge type (`ProductConnection`, `ProductEdge`) takes its node type's hint."""
 
 _WRAPPER_SUFFIXES = ("Connection", "Edge")
 

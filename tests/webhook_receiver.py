@@ -39,6 +39,9 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (a killed worker)
+                    self.close_connection = True
+                    return  # a cut request is no request: nothing recorded, no answer
                 with receiver._lock:
                     receiver.received.append(
                         Received({k.lower(): v for k, v in self.headers.items()}, body, self.path)

@@ -41,7 +41,7 @@ class OutboxNotifications:
             return
         await self.close()
         try:
-            self._driver = await asyncpg.connect(self._dsn, timeout=5)
+            self._driver = await asyncpg.connect(self._dsn, timeout=5, statement_cache_size=0)
             await self._driver.add_listener(CHANNEL, self._notified)
         except Exception as failure:
             logger.warning("events: cannot LISTEN (%s); polling only", failure)

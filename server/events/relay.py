@@ -29,7 +29,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from loaders import Dialect
@@ -50,6 +51,33 @@ _COLUMNS = (
     OutboxEvent.tags,
     OutboxEvent.request_id,
     OutboxEvent.created_at,
+)
+
+_CLAIM_POSTGRESQL = (
+    select(*_COLUMNS)
+    .where(OutboxEvent.published_at.is_(None))
+    .order_by(OutboxEvent.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+_MARK_POSTGRESQL = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == any_(bindparam("ids", type_=ARRAY(BigInteger()))))
+    .values(published_at=bindparam("now"))
+)
+_CLAIM_SQLITE = (
+    update(OutboxEvent)
+    .where(
+        OutboxEvent.id.in_(
+            select(OutboxEvent.id)
+            .where(OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(bindparam("batch"))
+            .scalar_subquery()
+        )
+    )
+    .values(published_at=bindparam("now"))
+    .returning(*_COLUMNS)
 )
 
 
@@ -116,40 +144,16 @@ class Relay:
                 return total
 
     async def _claim(self, session: AsyncSession) -> list[Event]:
+        # Statements built once (module level): one built per pass left reference
+        # cycles for the collector after every write (tests/server/test_reference_cycles.py).
         now = utcnow()
         if self._dialect == "postgresql":
-            rows = (
-                await session.execute(
-                    select(*_COLUMNS)
-                    .where(OutboxEvent.published_at.is_(None))
-                    .order_by(OutboxEvent.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            rows = (await session.execute(_CLAIM_POSTGRESQL, {"batch": self.batch_size})).all()
             if rows:
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id.in_([row.id for row in rows]))
-                    .values(published_at=now)
-                )
+                ids = [row.id for row in rows]
+                await session.execute(_MARK_POSTGRESQL, {"ids": ids, "now": now})
         else:
             # The write comes first: it takes SQLite's write lock (the relays' lock).
-            waiting = (
-                select(OutboxEvent.id)
-                .where(OutboxEvent.published_at.is_(None))
-                .order_by(OutboxEvent.id)
-                .limit(self.batch_size)
-            )
-            rows = sorted(
-                (
-                    await session.execute(
-                        update(OutboxEvent)
-                        .where(OutboxEvent.id.in_(waiting.scalar_subquery()))
-                        .values(published_at=now)
-                        .returning(*_COLUMNS)
-                    )
-                ).all(),
-                key=lambda row: row.id,
-            )
+            claimed = await session.execute(_CLAIM_SQLITE, {"batch": self.batch_size, "now": now})
+            rows = sorted(claimed.all(), key=lambda row: row.id)
         return [_event(row) for row in rows]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from server.events.worker import RelayLoop
 from server.observability.metrics import Metrics
 from server.redis_guard import create_redis
 from server.settings import Settings
+
+logger = logging.getLogger("storefront.events")
 
 
 @dataclass(slots=True)
@@ -83,8 +86,20 @@ def build_relay(
     return RelayLoop(
         relay,
         poll_interval=settings.events_poll_interval_ms / 1000,
-        listen_url=settings.direct_database_url,
+        listen_url=_listen_url(settings),
     )
+
+
+def _listen_url(settings: Settings) -> str | None:
+    """Where the relay LISTENs: PostgreSQL itself. Through a PgBouncer in transaction
+    mode a LISTEN's session is not its own (notifications would go to whichever client
+    holds it next), so without DATABASE_DIRECT_URL the relay only polls."""
+    if settings.database_direct_url:
+        return settings.database_direct_url
+    if settings.db_pooler == "pgbouncer":
+        logger.info("events: DB_POOLER=pgbouncer and no DATABASE_DIRECT_URL: polling, no LISTEN")
+        return None
+    return settings.database_url
 
 
 @contextlib.asynccontextmanager
