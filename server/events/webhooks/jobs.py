@@ -96,7 +96,7 @@ async def prune_outbox(sessionmaker: async_sessionmaker[AsyncSession], *, days: 
 async def sweep(ctx: Any) -> dict[str, int]:
     settings: Settings = ctx["settings"]
     stuck = await stuck_deliveries(ctx["sessionmaker"], older_than=settings.webhook_stuck_seconds)
-    await enqueue_deliveries(ctx["queue"], settings, stuck)
+    await enqueue_deliveries(ctx["queue"], settings, stuck, again=True)
     pruned = await prune_outbox(ctx["sessionmaker"], days=settings.outbox_retention_days)
     if stuck or pruned:
         logger.info(

@@ -37,20 +37,48 @@ def create_queue(settings: Settings) -> WebhookQueue:
     return queue  # type: ignore[no-any-return]
 
 
+_LIVE = frozenset({"new", "queued", "active", "aborting"})
+
+
 def job_timeout(settings: Settings) -> int:
     """saq's bound on a job: the attempt's own timeout plus the database writes around it."""
     return math.ceil(settings.webhook_timeout_seconds) + 5
 
 
 async def enqueue_deliveries(
-    queue: RedisQueue, settings: Settings, delivery_ids: Sequence[int]
+    queue: RedisQueue, settings: Settings, delivery_ids: Sequence[int], *, again: bool = False
 ) -> None:
-    """Queues the job of each delivery; a round trip each, ENQUEUE_AT_ONCE in flight."""
+    """Queues the job of each delivery; a round trip each, ENQUEUE_AT_ONCE in flight.
+
+    `again` (the sweep's re-queue of stuck deliveries): only when no job of the
+    delivery is waiting or running, under a key of its own (`delivery:N:again`),
+    since saq drops a job whose key it still holds, and the job of a worker killed
+    mid-attempt keeps its key for `ttl`. The attempt count on the row keeps a
+    duplicate from being counted twice."""
 
     async def one(delivery_id: int) -> None:
+        key = f"delivery:{delivery_id}"
+        if again:
+            # Only when no job of the delivery is still waiting or running (a job
+            # queued behind a backlog is not stuck): then under a fresh key.
+            keys = [key, f"{key}:again"]
+            jobs = await queue.jobs(keys)
+            if any(job is not None and job.status in _LIVE for job in jobs):
+                return
+            if jobs[1] is not None:  # a finished re-queue: saq would drop one more
+                await queue.redis.delete(queue.job_id(keys[1]))
+            await queue.enqueue(
+                DELIVER,
+                key=keys[1],
+                delivery_id=delivery_id,
+                timeout=job_timeout(settings),
+                retries=settings.webhook_max_attempts + 2,
+                ttl=600,
+            )
+            return
         await queue.enqueue(
             DELIVER,
-            key=f"delivery:{delivery_id}",
+            key=key,
             delivery_id=delivery_id,
             timeout=job_timeout(settings),
             # The delivery row decides when to stop; saq only needs room to retry.
