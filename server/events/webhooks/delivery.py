@@ -1,11 +1,11 @@
 """One attempt of one delivery, and what it leaves in the delivery row.
 
-The row is the truth: an attempt reads it (nothing to do unless PENDING and
-its webhook active), checks the URL again (SSRF guard, against DNS
-rebinding: the request goes to the address just checked, with the host name
-in `Host` and in TLS SNI), posts the stored body signed afresh, and records
-the outcome in one transaction guarded by the attempt count it read, so two
-runs of one job never both count:
+The row is the truth: an attempt reads it (nothing to do unless PENDING; one
+of a webhook a 410 deactivated meanwhile is FAILED unattempted), checks the
+URL again (SSRF guard, against DNS rebinding: the request goes to the address
+just checked, with the host name in `Host` and in TLS SNI), posts the stored
+body signed afresh, and records the outcome in one transaction guarded by the
+attempt count it read, so two runs of one job never both count:
 
 - 2xx: DELIVERED;
 - 410 Gone: the webhook is deactivated, this delivery and its other PENDING ones FAILED;
@@ -101,7 +101,11 @@ async def attempt(
     if row is None:
         return Outcome("skipped")
     delivery, webhook = row
-    if delivery.status != "pending" or not webhook.active:
+    if delivery.status != "pending":
+        return Outcome("skipped", delivery.event_type)
+    if not webhook.active:
+        # Fanned out while a 410 deactivated its webhook: it will never be attempted.
+        await _fail_unattempted(sessionmaker, delivery)
         return Outcome("skipped", delivery.event_type)
     status_code: int | None = None
     try:
@@ -116,6 +120,17 @@ async def attempt(
     except httpx.HTTPError as error:
         logger.info("webhook delivery %s got no answer: %r", delivery_id, error)
     return await _record(sessionmaker, delivery, status_code, options)
+
+
+async def _fail_unattempted(
+    sessionmaker: async_sessionmaker[AsyncSession], delivery: WebhookDelivery
+) -> None:
+    async with sessionmaker.begin() as session:
+        await session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending")
+            .values(status="failed", next_attempt_at=None)
+        )
 
 
 async def _record(
@@ -142,6 +157,14 @@ async def _record(
         )
         values.update(next_attempt_at=now + timedelta(seconds=retry_in))
     async with sessionmaker.begin() as session:
+        if gone:
+            # The webhook's row first: every 410 of one webhook queues on this lock, so
+            # their bulk updates below never take delivery rows in crossing orders
+            # (on PostgreSQL, 50 concurrent 410s deadlocked each other and every rollback
+            # became one more attempt). A second 410 then finds its delivery FAILED.
+            await session.execute(
+                update(Webhook).where(Webhook.id == delivery.webhook_id).values(active=False)
+            )
         changed = await session.execute(
             update(WebhookDelivery)
             .where(
@@ -155,9 +178,6 @@ async def _record(
         if changed.scalar_one_or_none() is None:
             return Outcome("skipped", delivery.event_type)  # another run counted this attempt
         if gone:
-            await session.execute(
-                update(Webhook).where(Webhook.id == delivery.webhook_id).values(active=False)
-            )
             # Its other deliveries will never be attempted: say so rather than leave them PENDING.
             await session.execute(
                 update(WebhookDelivery)

@@ -21,12 +21,23 @@ MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
 ENQUEUE_AT_ONCE = 50
 SWEEP_SECONDS = 5
 """How often a worker looks for jobs of a dead worker (saq's sweep, and its lock)."""
+SWEEP_ABORT_WAIT_SECONDS = 0.1
+"""How long saq's sweep waits, per swept job, for a worker to confirm its abort."""
 
 
 class WebhookQueue(RedisQueue):
-    """saq's Redis queue, sweeping jobs of a dead worker every few seconds, not once a minute."""
+    """saq's Redis queue, sweeping jobs of a dead worker every few seconds, not once a minute.
 
-    async def sweep(self, lock: int = SWEEP_SECONDS, abort: float = 5.0) -> list[str]:
+    saq's sweep waits for each swept job's abort to be confirmed, 5 s by default, one
+    job after the other. A worker SIGKILLed with WEBHOOK_CONCURRENCY jobs running never
+    confirms: 50 jobs held their deliveries for over four minutes. A job is swept only
+    when its worker should have ended it already (past its timeout, or not running at
+    all), and a second run of an attempt is not counted twice (the row's guard), so
+    the wait is cut to a moment."""
+
+    async def sweep(
+        self, lock: int = SWEEP_SECONDS, abort: float = SWEEP_ABORT_WAIT_SECONDS
+    ) -> list[str]:
         return await super().sweep(lock, abort)
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 import standardwebhooks
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from models import Webhook, WebhookDelivery
+from models import Webhook, WebhookDelivery, utcnow
+from server.events.webhooks.queue import enqueue_deliveries
 from server.settings import Settings
 from tests.conftest import Api, Database
 from tests.server.apps import serve
@@ -223,3 +224,74 @@ async def test_deliveries_are_counted_by_status(
 
             await eventually(settled)
     assert await delivery_counts(db.sessionmaker) == {"pending": 0, "delivered": 1, "failed": 1}
+
+
+async def test_many_concurrent_410s_deactivate_the_webhook_once_and_stop_its_attempts(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    # 50 attempts answered 410 at once record their outcome together. On PostgreSQL
+    # their bulk updates once took delivery rows in crossing orders: deadlocks, and
+    # each rolled-back attempt was made again (538 posts for 500 events).
+    concurrency = 50
+    settings = _settings(db, env, WEBHOOK_CONCURRENCY=str(concurrency))
+    with Receiver(default=410) as gone:
+        await _webhook(api, gone.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed(300))
+
+            async def all_failed() -> bool:
+                rows = await _deliveries(db)
+                return len(rows) == 300 and {d.status for d in rows} == {"failed"}
+
+            await eventually(all_failed)
+    assert 1 <= gone.count() <= concurrency
+    async with db.sessionmaker() as session:
+        assert (await session.scalars(select(Webhook.active))).all() == [False]
+    attempted = [d.attempts for d in await _deliveries(db)]
+    assert sum(attempted) == len([a for a in attempted if a]) <= concurrency
+
+
+async def test_a_delivery_fanned_out_as_its_webhook_was_deactivated_fails_unattempted(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    # The relay read the webhook as active just before a 410 deactivated it: its new
+    # delivery must not stay PENDING forever (the sweep skips inactive webhooks).
+    settings = _settings(db, env)
+    with Receiver() as receiver:
+        await _webhook(api, receiver.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            async with db.sessionmaker.begin() as session:
+                await session.execute(update(Webhook).values(active=False))
+            # What the relay's fan-out inserts and queues for a webhook read as active.
+            await enqueue_deliveries(queue, settings, [await _pending_delivery(db)])
+
+            async def failed() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["failed"]
+
+            await eventually(failed)
+    assert receiver.count() == 0
+    (row,) = await _deliveries(db)
+    assert row.attempts == 0
+
+
+async def _pending_delivery(db: Database) -> int:
+    from server.events.webhooks.fanout import body_of
+
+    (event,) = _order_placed()
+    async with db.sessionmaker.begin() as session:
+        webhook_id = (await session.scalars(select(Webhook.id))).one()
+        delivery = WebhookDelivery(
+            webhook_id=webhook_id,
+            event_id=event.event_id,
+            event_type=event.type,
+            message_id="msg_test",
+            body=body_of(event),
+            status="pending",
+            attempts=0,
+            max_attempts=3,
+            created_at=utcnow(),
+            next_attempt_at=utcnow(),
+        )
+        session.add(delivery)
+        await session.flush()
+        return delivery.id

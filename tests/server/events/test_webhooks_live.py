@@ -45,15 +45,8 @@ def _wait(check: object, within: float, what: str) -> None:
 
 
 async def test_every_order_placed_is_delivered_though_the_worker_is_killed_mid_burst(
-    db: Database, factory: Factory, request: pytest.FixtureRequest
+    db: Database, factory: Factory
 ) -> None:
-    if db.backend == "postgresql":
-        # A known bug, open in issue 14 (not hidden): on PostgreSQL every order is
-        # delivered, but the webhook that answers 410 keeps receiving attempts after
-        # its deactivation (561 for 500 events in a run), so the last bound fails.
-        request.applymarker(
-            pytest.mark.xfail(reason="issue 14: 410 does not stop attempts on PostgreSQL")
-        )
     env = webhook_env(DATABASE_URL=db.url, WEBHOOK_CONCURRENCY=str(CONCURRENCY))
     category = await factory.category()
     product = await factory.product(category_id=category, price_cents=100)
