@@ -23,9 +23,12 @@ install: $(VENV)/.installed
 run: install
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/storefront serve --demo
 
-# With TEST_DATABASE_URL: the PostgreSQL and SQLite legs side by side (tests/legs.py).
+# pytest-xdist: TEST_WORKERS processes, a whole test file each at a time; each has a
+# database and a Redis number of its own (tests/xdist_workers.py). Much of the suite
+# waits on the real servers, workers and databases it starts, so 4 fill 2 cores.
+TEST_WORKERS ?= 4
 test: install
-	$(BIN)/python -m tests.legs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

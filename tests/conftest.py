@@ -143,34 +143,28 @@ async def database(
     await db.engine.dispose()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--leg",
-        choices=("all", "sqlite", "postgresql"),
-        default="all",
-        help="run one leg of the suite (tests/legs.py runs both side by side): `postgresql`"
-        " = the PostgreSQL and PgBouncer cases, `sqlite` = everything else",
-    )
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, a database and a Redis number per worker (tests/xdist_workers.py)."""
+    from tests.xdist_workers import isolate, worker_number
+
+    isolate(worker_number(getattr(config, "workerinput", None)))
 
 
-def leg_of(item: pytest.Item) -> str:
-    """`postgresql` for a case of the PostgreSQL or PgBouncer backend, else `sqlite`."""
-    callspec = getattr(item, "callspec", None)
-    backend = None if callspec is None else callspec.params.get("database")
-    return "postgresql" if backend in ("postgresql", "pgbouncer") else "sqlite"
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from tests.xdist_workers import release, worker_number
+
+    release(worker_number(getattr(config, "workerinput", None)))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The PgBouncer leg runs only the modules of PGBOUNCER_MODULES; `--leg` keeps one leg."""
+    """The PgBouncer backend runs only the modules of PGBOUNCER_MODULES."""
     root = Path(__file__).resolve().parent.parent
-    leg = config.getoption("--leg")
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         through_pgbouncer = callspec is not None and callspec.params.get("database") == "pgbouncer"
         module = Path(str(item.path)).resolve().relative_to(root).as_posix()
-        other_leg = leg != "all" and leg_of(item) != leg
-        dropped_here = (through_pgbouncer and module not in PGBOUNCER_MODULES) or other_leg
+        dropped_here = through_pgbouncer and module not in PGBOUNCER_MODULES
         (dropped if dropped_here else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)

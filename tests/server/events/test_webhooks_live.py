@@ -47,7 +47,11 @@ def _wait(check: object, within: float, what: str) -> None:
 async def test_every_order_placed_is_delivered_though_the_worker_is_killed_mid_burst(
     db: Database, factory: Factory
 ) -> None:
-    env = webhook_env(DATABASE_URL=db.url, WEBHOOK_CONCURRENCY=str(CONCURRENCY))
+    # SQLite has one writer at a time: 50 delivery jobs recording their outcomes beside
+    # the burst's writes starved a placeOrder past busy_timeout on a loaded machine
+    # (SERVICE_UNAVAILABLE); the embedded database is for one process and light load.
+    concurrency = CONCURRENCY if db.backend == "postgresql" else 10
+    env = webhook_env(DATABASE_URL=db.url, WEBHOOK_CONCURRENCY=str(concurrency))
     category = await factory.category()
     product = await factory.product(category_id=category, price_cents=100)
     from schema.global_id import to_global_id
@@ -116,7 +120,7 @@ async def test_every_order_placed_is_delivered_though_the_worker_is_killed_mid_b
     assert len(receiver.received) >= ORDERS + 1
     # 410 deactivated the other webhook: beyond the attempts already in flight then
     # (at most WEBHOOK_CONCURRENCY per worker), it got nothing more.
-    assert 1 <= gone.count() <= 2 * CONCURRENCY
+    assert 1 <= gone.count() <= 2 * concurrency
     active = {hook["url"]: hook["active"] for hook in hooks}
     assert active == {receiver.url: True, gone.url: False}
 
