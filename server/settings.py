@@ -214,6 +214,14 @@ class Settings:
         "HOST", "127.0.0.1", text("host name or address"), "interface `storefront serve` binds"
     )
     port: int = setting("PORT", 8000, WHOLE, "port `storefront serve` binds", bound=PORT_RANGE)
+    worker_port: int = setting(
+        "WORKER_PORT",
+        0,
+        WHOLE,
+        "port on HOST where `storefront worker` serves `/livez`, `/readyz` and `/metrics`"
+        " (0: none)",
+        bound=PORT_RANGE,
+    )
     log_level: str = setting(
         "LOG_LEVEL",
         "info",

@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.option("--once", is_flag=True, help="Publish what the outbox holds now, then exit.")
-def worker(once: bool) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /livez, /readyz and /metrics on HOST:PORT (default: WORKER_PORT; 0: none).",
+)
+def worker(once: bool, port: int | None) -> None:
     """Run the background worker: the outbox relay and webhook deliveries.
 
     Takes the committed writes' events from the outbox (DATABASE_URL) in order,
@@ -36,6 +42,10 @@ def worker(once: bool) -> None:
     runs their delivery jobs (saq: WEBHOOK_CONCURRENCY at once, retries, the sweep;
     README "Webhooks").
 
+    With --port (or WORKER_PORT) it serves probes and metrics on HOST: /livez,
+    /readyz (database, Redis, and the outbox's depth and oldest age) and /metrics
+    (storefront_events_published_total, storefront_webhook_deliveries_total).
+
     SIGTERM or SIGINT: the pass in progress completes (or rolls back), then exit
     status 0.
     """
@@ -43,7 +53,11 @@ def worker(once: bool) -> None:
     from server.observability.log_config import configure_from
 
     configure_from(load_settings())
-    published = run(lambda settings: _work(settings, once=once))
+    published = run(
+        lambda settings: _work(
+            settings, once=once, port=settings.worker_port if port is None else port
+        )
+    )
     if once:
         click.echo(f"Published {published} events.")
 
@@ -55,7 +69,7 @@ def consumers(
     return []
 
 
-async def _work(settings: Settings, *, once: bool) -> int:
+async def _work(settings: Settings, *, once: bool, port: int) -> int:
     import asyncio
     import logging
     import os
@@ -67,6 +81,7 @@ async def _work(settings: Settings, *, once: bool) -> int:
     from server.events.redis_channel import RedisEventPublisher
     from server.events.runtime import build_relay
     from server.events.webhooks.runner import webhook_jobs
+    from server.events.worker_http import WorkerProbes, worker_http
     from server.observability.metrics import Metrics, multiprocess_dir
     from server.redis_guard import create_redis
 
@@ -85,9 +100,13 @@ async def _work(settings: Settings, *, once: bool) -> int:
         )
         # Webhook deliveries (saq jobs) run beside the relay, whose fan-out queues them;
         # `--once` fans out (queues) but leaves the jobs to a running worker.
-        async with webhook_jobs(
-            settings, sessionmaker=sessionmaker, metrics=metrics, run_jobs=not once
-        ) as fanout:
+        probes = WorkerProbes(sessionmaker=sessionmaker, redis=redis, metrics=metrics)
+        async with (
+            worker_http(probes, host=settings.host, port=0 if once else port),
+            webhook_jobs(
+                settings, sessionmaker=sessionmaker, metrics=metrics, run_jobs=not once
+            ) as fanout,
+        ):
             loop = build_relay(
                 settings,
                 sessionmaker=sessionmaker,
