@@ -5,16 +5,23 @@ guard at delivery time. Both backends; the job queue is the test Redis."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 import standardwebhooks
 from sqlalchemy import select, update
 
-from models import Webhook, WebhookDelivery, utcnow
-from server.events.webhooks.queue import enqueue_deliveries
+from models import OutboxEvent, Webhook, WebhookDelivery, utcnow
+from server.events.webhooks.delivery import DeliveryOptions, attempt
+from server.events.webhooks.queue import MAX_RETRY_DELAY_SECONDS, enqueue_deliveries
+from server.events.webhooks.secret_box import SecretBox
+from server.events.webhooks.setup import url_policy
 from server.settings import Settings
 from tests.conftest import Api, Database
 from tests.server.apps import serve
@@ -275,23 +282,176 @@ async def test_a_delivery_fanned_out_as_its_webhook_was_deactivated_fails_unatte
 
 
 async def _pending_delivery(db: Database) -> int:
+    (delivery,) = await _pending_deliveries(db, 1)
+    return delivery
+
+
+async def _pending_deliveries(db: Database, n: int) -> list[int]:
+    """Delivery rows as the relay's fan-out inserts them, their jobs not queued."""
     from server.events.webhooks.fanout import body_of
 
-    (event,) = _order_placed()
     async with db.sessionmaker.begin() as session:
         webhook_id = (await session.scalars(select(Webhook.id))).one()
-        delivery = WebhookDelivery(
-            webhook_id=webhook_id,
-            event_id=event.event_id,
-            event_type=event.type,
-            message_id="msg_test",
-            body=body_of(event),
-            status="pending",
-            attempts=0,
-            max_attempts=3,
-            created_at=utcnow(),
-            next_attempt_at=utcnow(),
-        )
-        session.add(delivery)
+        rows = [
+            WebhookDelivery(
+                webhook_id=webhook_id,
+                event_id=event.event_id,
+                event_type=event.type,
+                message_id=f"msg_test_{i}",
+                body=body_of(event),
+                status="pending",
+                attempts=0,
+                max_attempts=3,
+                created_at=utcnow(),
+                next_attempt_at=utcnow(),
+            )
+            for i, event in enumerate(_order_placed(n))
+        ]
+        session.add_all(rows)
         await session.flush()
-        return delivery.id
+        return [row.id for row in rows]
+
+
+def _options(settings: Settings, **changes: float) -> DeliveryOptions:
+    options = DeliveryOptions(
+        policy=url_policy(settings),
+        retry_base_seconds=settings.webhook_retry_base_seconds,
+        max_retry_seconds=MAX_RETRY_DELAY_SECONDS,
+        timeout_seconds=settings.webhook_timeout_seconds,
+    )
+    return dataclasses.replace(options, **changes)
+
+
+async def test_the_sweep_requeues_a_delivery_whose_job_was_lost(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    # The process died between the fan-out's commit and its enqueue: a PENDING row
+    # and no job. The sweep (every 2 s here) finds it WEBHOOK_STUCK_SECONDS late.
+    settings = _settings(db, env)
+    with Receiver() as receiver:
+        await _webhook(api, receiver.url)
+        (delivery,) = await _pending_deliveries(db, 1)
+        async with running_worker(settings, db.sessionmaker):
+
+            async def delivered() -> bool:
+                return [d.status for d in await _deliveries(db)] == ["delivered"]
+
+            await eventually(delivered)
+    assert [r.headers["webhook-id"] for r in receiver.received] == ["msg_test_0"]
+    assert delivery == (await _deliveries(db))[0].id
+
+
+async def test_the_sweep_prunes_published_outbox_rows_past_the_retention(
+    db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env, OUTBOX_RETENTION_DAYS="7")
+    now = utcnow()
+    ages = {"old-published": (8, True), "young-published": (1, True), "old-waiting": (8, False)}
+    async with db.sessionmaker.begin() as session:
+        session.add_all(
+            OutboxEvent(
+                event_id=name,
+                type="order.placed",
+                entity_id="T3JkZXI6MQ",
+                payload={},
+                tags=[],
+                created_at=now - timedelta(days=days),
+                published_at=now - timedelta(days=days) if published else None,
+            )
+            for name, (days, published) in ages.items()
+        )
+
+    async def kept() -> list[str]:
+        async with db.sessionmaker() as session:
+            return sorted(await session.scalars(select(OutboxEvent.event_id)))
+
+    async with running_worker(settings, db.sessionmaker):
+
+        async def pruned() -> bool:
+            return await kept() == ["old-waiting", "young-published"]
+
+        await eventually(pruned)
+
+
+async def test_a_retry_waits_an_exponential_backoff_with_full_jitter(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    # WEBHOOK_RETRY_BASE_SECONDS * 2^(n-1) bounds the wait after the n-th failed
+    # attempt; full jitter draws it anywhere below that bound.
+    settings = _settings(db, env, WEBHOOK_RETRY_BASE_SECONDS="30")
+    options = _options(settings)
+    box = SecretBox.from_keys(settings.webhook_secret_key)
+    waits: dict[int, list[float]] = {1: [], 2: []}
+    with Receiver(default=503) as receiver:
+        await _webhook(api, receiver.url)
+        deliveries = await _pending_deliveries(db, 20)
+        async with httpx.AsyncClient() as client:
+            for attempt_number in (1, 2):
+                for delivery in deliveries:
+                    before = utcnow()
+                    outcome = await attempt(
+                        delivery,
+                        sessionmaker=db.sessionmaker,
+                        box=box,
+                        client=client,
+                        options=options,
+                    )
+                    assert outcome.result == "retry"
+                    assert outcome.retry_in is not None
+                    waits[attempt_number].append(outcome.retry_in)
+                    async with db.sessionmaker() as session:
+                        row = await session.get_one(WebhookDelivery, delivery)
+                    assert row.attempts == attempt_number
+                    assert row.last_status_code == 503
+                    assert row.next_attempt_at is not None
+                    # The row says when, and saq is handed that very delay.
+                    scheduled = (row.next_attempt_at - before).total_seconds()
+                    assert outcome.retry_in - 1 <= scheduled <= outcome.retry_in + 1
+    assert receiver.count() == 40
+    assert all(0 <= wait <= 30 for wait in waits[1])
+    assert all(0 <= wait <= 60 for wait in waits[2])
+    assert max(waits[2]) > 30  # the bound doubled (20 draws under 30 of 60: 1 in 10^6)
+    assert len({round(wait, 6) for wait in waits[1] + waits[2]}) == 40  # jittered
+
+
+async def test_an_attempt_is_cut_at_its_timeout_and_retried(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env)
+    box = SecretBox.from_keys(settings.webhook_secret_key)
+    with Receiver(delay=5) as receiver:
+        await _webhook(api, receiver.url)
+        (delivery,) = await _pending_deliveries(db, 1)
+        async with httpx.AsyncClient() as client:
+            started = time.monotonic()
+            outcome = await attempt(
+                delivery,
+                sessionmaker=db.sessionmaker,
+                box=box,
+                client=client,
+                options=_options(settings, timeout_seconds=0.5),
+            )
+            took = time.monotonic() - started
+    assert outcome.result == "retry"
+    assert took < 3
+    (row,) = await _deliveries(db)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert receiver.count() == 1
+
+
+async def test_a_worker_runs_at_most_webhook_concurrency_attempts_at_once(
+    api: Api, db: Database, env: dict[str, str]
+) -> None:
+    settings = _settings(db, env, WEBHOOK_CONCURRENCY="3")
+    with Receiver(delay=0.4) as receiver:
+        await _webhook(api, receiver.url)
+        async with running_worker(settings, db.sessionmaker) as queue:
+            await fan_out(settings, db.sessionmaker, queue, _order_placed(12))
+
+            async def delivered() -> bool:
+                rows = await _deliveries(db)
+                return len(rows) == 12 and {d.status for d in rows} == {"delivered"}
+
+            await eventually(delivered)
+    assert receiver.count() == 12
+    assert receiver.most_in_flight == 3
