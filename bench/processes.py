@@ -77,10 +77,14 @@ def server(
     lifted; yields its base URL and process, and always stops it.
 
     `cwd` (with PYTHONPATH in `env`) runs another checkout of the code in this venv.
+    Up means `/livez`: a baseline's `/readyz` says its migrations are "unknown" on a
+    database migrated past its head by this checkout (the suite checks the answers).
     """
     command = [sys.executable, "-m", "server.cli", "serve", "--host", HOST]
     command += ["--workers", str(workers)]
-    with http_process(command, env, cwd=cwd, prefix="bench-server-") as running:
+    with http_process(
+        command, env, cwd=cwd, prefix="bench-server-", ready_path="/livez"
+    ) as running:
         yield running
 
 
@@ -91,9 +95,10 @@ def http_process(
     *,
     cwd: Path | None = None,
     prefix: str = "bench-http-",
+    ready_path: str = "/health",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`command` + `--port P` on a free loopback port, until GET /health answers 200;
-    yields its base URL and process, and always stops it."""
+    """`command` + `--port P` on a free loopback port, until GET `ready_path` answers
+    200; yields its base URL and process, and always stops it."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)  # noqa: SIM115
     process = subprocess.Popen(
@@ -110,7 +115,7 @@ def http_process(
             if process.poll() is not None:
                 raise RuntimeError(f"server exited ({process.returncode}); see {log.name}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not healthy within 90 s; see {log.name}")
