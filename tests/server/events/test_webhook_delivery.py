@@ -66,6 +66,16 @@ async def _deliveries(db: Database) -> list[WebhookDelivery]:
         return list(await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
 
 
+async def _all_deliveries_are(db: Database, status: str, count: int) -> None:
+    """Waits until there are `count` deliveries, all in `status`."""
+
+    async def settled() -> bool:
+        rows = await _deliveries(db)
+        return len(rows) == count and {d.status for d in rows} == {status}
+
+    await eventually(settled)
+
+
 def _order_placed(n: int = 1) -> list[FakeEvent]:
     return [
         FakeEvent("order.placed", {"id": f"T3JkZXI6{i}", "status": "PENDING"}) for i in range(n)
@@ -82,10 +92,7 @@ async def test_a_delivery_is_signed_as_standard_webhooks_and_marked_delivered(
             events = [*_order_placed(), FakeEvent("product.updated", {"id": "UHJvZHVjdDox"})]
             await fan_out(settings, db.sessionmaker, queue, events)
 
-            async def delivered() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["delivered"]
-
-            await eventually(delivered)
+            await _all_deliveries_are(db, "delivered", 1)
     (got,) = receiver.received  # product.updated is not subscribed: not delivered
     verified = standardwebhooks.Webhook(secret).verify(got.body, got.headers)
     assert verified["type"] == "order.placed"
@@ -108,10 +115,7 @@ async def test_a_500_is_retried_with_the_same_message_id_until_a_200(
         async with running_worker(settings, db.sessionmaker) as queue:
             await fan_out(settings, db.sessionmaker, queue, _order_placed())
 
-            async def delivered() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["delivered"]
-
-            await eventually(delivered)
+            await _all_deliveries_are(db, "delivered", 1)
     (row,) = await _deliveries(db)
     assert (row.attempts, row.last_status_code) == (2, 200)
     assert [r.headers["webhook-id"] for r in receiver.received] == [row.message_id] * 2
@@ -125,10 +129,7 @@ async def test_a_410_deactivates_the_webhook(api: Api, db: Database, env: dict[s
         async with running_worker(settings, db.sessionmaker) as queue:
             await fan_out(settings, db.sessionmaker, queue, _order_placed())
 
-            async def failed() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["failed"]
-
-            await eventually(failed)
+            await _all_deliveries_are(db, "failed", 1)
             await fan_out(settings, db.sessionmaker, queue, _order_placed())
             listed = await api.data(LIST, token=admin)
             (delivery,) = listed["webhooks"]["nodes"][0]["deliveries"]["nodes"]
@@ -151,10 +152,7 @@ async def test_failed_after_the_last_attempt_then_redelivered_with_the_same_mess
         async with running_worker(settings, db.sessionmaker) as queue:
             await fan_out(settings, db.sessionmaker, queue, _order_placed())
 
-            async def failed() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["failed"]
-
-            await eventually(failed)
+            await _all_deliveries_are(db, "failed", 1)
             listed = await api.data(LIST, token=admin)
             (delivery,) = listed["webhooks"]["nodes"][0]["deliveries"]["nodes"]
             assert (delivery["status"], delivery["attempts"]) == ("FAILED", 3)
@@ -163,10 +161,7 @@ async def test_failed_after_the_last_attempt_then_redelivered_with_the_same_mess
             again = await api.data(REDELIVER, {"id": delivery["id"]}, token=admin)
             assert again == {"redeliverWebhookDelivery": {"status": "PENDING"}}
 
-            async def delivered() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["delivered"]
-
-            await eventually(delivered)
+            await _all_deliveries_are(db, "delivered", 1)
     (row,) = await _deliveries(db)
     assert (row.attempts, row.last_status_code) == (4, 204)
     assert {r.headers["webhook-id"] for r in receiver.received} == {delivery["messageId"]}
@@ -203,11 +198,7 @@ async def test_fanning_out_an_event_twice_makes_one_delivery(
             await fan_out(settings, db.sessionmaker, queue, events)
             await fan_out(settings, db.sessionmaker, queue, events)
 
-            async def delivered() -> bool:
-                rows = await _deliveries(db)
-                return len(rows) == 6 and all(d.status == "delivered" for d in rows)
-
-            await eventually(delivered)
+            await _all_deliveries_are(db, "delivered", 6)
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert len(set(ids)) == 6
     pairs = {(json.loads(r.body)["data"]["id"], r.path) for r in receiver.received}
@@ -246,11 +237,7 @@ async def test_many_concurrent_410s_deactivate_the_webhook_once_and_stop_its_att
         async with running_worker(settings, db.sessionmaker) as queue:
             await fan_out(settings, db.sessionmaker, queue, _order_placed(300))
 
-            async def all_failed() -> bool:
-                rows = await _deliveries(db)
-                return len(rows) == 300 and {d.status for d in rows} == {"failed"}
-
-            await eventually(all_failed)
+            await _all_deliveries_are(db, "failed", 300)
     assert 1 <= gone.count() <= concurrency
     async with db.sessionmaker() as session:
         assert (await session.scalars(select(Webhook.active))).all() == [False]
@@ -272,10 +259,7 @@ async def test_a_delivery_fanned_out_as_its_webhook_was_deactivated_fails_unatte
             # What the relay's fan-out inserts and queues for a webhook read as active.
             await enqueue_deliveries(queue, settings, [await _pending_delivery(db)])
 
-            async def failed() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["failed"]
-
-            await eventually(failed)
+            await _all_deliveries_are(db, "failed", 1)
     assert receiver.count() == 0
     (row,) = await _deliveries(db)
     assert row.attempts == 0
@@ -332,11 +316,7 @@ async def test_the_sweep_requeues_a_delivery_whose_job_was_lost(
         await _webhook(api, receiver.url)
         (delivery,) = await _pending_deliveries(db, 1)
         async with running_worker(settings, db.sessionmaker):
-
-            async def delivered() -> bool:
-                return [d.status for d in await _deliveries(db)] == ["delivered"]
-
-            await eventually(delivered)
+            await _all_deliveries_are(db, "delivered", 1)
     assert [r.headers["webhook-id"] for r in receiver.received] == ["msg_test_0"]
     assert delivery == (await _deliveries(db))[0].id
 
@@ -448,10 +428,6 @@ async def test_a_worker_runs_at_most_webhook_concurrency_attempts_at_once(
         async with running_worker(settings, db.sessionmaker) as queue:
             await fan_out(settings, db.sessionmaker, queue, _order_placed(12))
 
-            async def delivered() -> bool:
-                rows = await _deliveries(db)
-                return len(rows) == 12 and {d.status for d in rows} == {"delivered"}
-
-            await eventually(delivered)
+            await _all_deliveries_are(db, "delivered", 12)
     assert receiver.count() == 12
     assert receiver.most_in_flight == 3
