@@ -45,7 +45,7 @@ PGBOUNCER_MODULES = frozenset(
 ENABLE_SKIPPED = (
     "To run them (README, Testing): set TEST_DATABASE_URL (an empty PostgreSQL database), "
     "set TEST_REDIS_URL (a Redis database the tests may write to), "
-    "run `make e2e-deps` and `make promtool`."
+    "run `make e2e-deps`, `make promtool`, `make scaleout-deps` and `make decoders`."
 )
 
 
