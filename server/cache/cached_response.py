@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,19 @@ class ResponseKey:
         return cls(document_sha256, canonical, operation or "")
 
     def scoped(self, scope: str) -> str:
-        material = "\0".join((self.document, self.variables, self.operation, scope))
-        return hashlib.sha256(material.encode()).hexdigest()
+        if len(self.variables) > _REMEMBERED_VARIABLES:
+            return _storage_key.__wrapped__(self, scope)
+        return _storage_key(self, scope)
+
+
+_REMEMBERED_VARIABLES = 1024
+"""Keys with longer variables are hashed each time: the memo stays under 4096 x ~1 KB."""
+
+
+@functools.lru_cache(maxsize=4096)  # a repeated request's keys: two hashes saved per hit
+def _storage_key(key: ResponseKey, scope: str) -> str:
+    material = "\0".join((key.document, key.variables, key.operation, scope))
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def etag_of(body: bytes) -> str:

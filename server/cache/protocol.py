@@ -71,6 +71,13 @@ class ResultCache(Protocol):
         keep what `decode` returned and give it again (so it must not be mutated)."""
         ...
 
+    def peek_decoded(
+        self, keys: Sequence[str], decode: Callable[[bytes], T]
+    ) -> list[T | None] | None:
+        """What `get_decoded` would give, when this store can say it without I/O (it
+        holds or knows the absence of every key in this process); else None."""
+        ...
+
     async def snapshot(self) -> Snapshot:
         """The state of invalidation now: take it before reading what is to be stored."""
         ...

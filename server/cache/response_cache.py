@@ -78,27 +78,43 @@ class ResponseCache:
         """The public entry of `key`, else the one of `scope` (one round trip); on a
         miss, a snapshot too. Nothing is read when not `read` (the request said
         `Cache-Control: no-cache`)."""
-        keys = [key.scoped(PUBLIC)] if read else []
-        if read and scope is not None:
-            keys.append(key.scoped(scope))
+        keys = _keys(key, scope) if read else []
         try:
             entries = await self.store.get_decoded(keys, CachedResponse.decode) if keys else []
-            fallback = None
-            now = self.clock()
-            for entry in entries:
-                if entry is None:
-                    continue
-                age = entry.age(now)
-                if age < entry.max_age:
-                    return Lookup(CacheState.HIT, usable=entry)
-                if age < entry.max_age + self.stale_while_revalidate:
-                    return Lookup(CacheState.STALE, usable=entry, fallback=entry)
-                if age < entry.max_age + self.stale_if_error:
-                    fallback = entry
-                    break
+            found, fallback = self._classified(entries)
+            if found is not None:
+                return found
             return Lookup(CacheState.MISS, fallback=fallback, snapshot=await self.store.snapshot())
         except CacheUnavailable:
             return Lookup(CacheState.BYPASS)
+
+    def peek(self, key: ResponseKey, *, scope: str | None) -> CachedResponse | None:
+        """The entry `lookup` would serve as a HIT, when the store can tell without I/O
+        (server/http/hit_path.py); None for anything else: a miss, a stale entry, or
+        a key only Redis knows. Reads nothing but this process's memory."""
+        entries = self.store.peek_decoded(_keys(key, scope), CachedResponse.decode)
+        if entries is None:
+            return None
+        found, _ = self._classified(entries)
+        return found.usable if found is not None and found.state is CacheState.HIT else None
+
+    def _classified(
+        self, entries: Sequence[CachedResponse | None]
+    ) -> tuple[Lookup | None, CachedResponse | None]:
+        """The first entry found (public first) that is still of use: as a HIT or
+        STALE lookup to serve, or else as the fallback for a failure."""
+        now = self.clock()
+        for entry in entries:
+            if entry is None:
+                continue
+            age = entry.age(now)
+            if age < entry.max_age:
+                return Lookup(CacheState.HIT, usable=entry), None
+            if age < entry.max_age + self.stale_while_revalidate:
+                return Lookup(CacheState.STALE, usable=entry, fallback=entry), None
+            if age < entry.max_age + self.stale_if_error:
+                return None, entry
+        return None, None
 
     async def fill(
         self,
@@ -282,3 +298,11 @@ class ResponseCache:
             if entry is not None and entry.age(self.clock()) < entry.max_age:
                 return entry
         return None
+
+
+def _keys(key: ResponseKey, scope: str | None) -> list[str]:
+    """The public entry's storage key, then the viewer's (for a signed-in viewer)."""
+    keys = [key.scoped(PUBLIC)]
+    if scope is not None:
+        keys.append(key.scoped(scope))
+    return keys

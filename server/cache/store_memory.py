@@ -108,6 +108,11 @@ class InMemoryCacheStore:
     ) -> list[T | None]:
         return [None if value is None else decode(value) for value in await self.get(keys)]
 
+    def peek_decoded(self, keys: Sequence[str], decode: Callable[[bytes], T]) -> list[T | None]:
+        """As `get_decoded`: this store is all in memory."""
+        entries = [self._read(key) for key in keys]
+        return [None if e is None else decode(e.value) for e in entries]
+
     async def put(
         self, key: str, value: bytes, *, tags: Collection[str], ttl: float, since: Snapshot
     ) -> bool:

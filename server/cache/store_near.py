@@ -139,6 +139,20 @@ class NearCacheStore:
             for key, value in zip(keys, values, strict=True)
         ]
 
+    def peek_decoded(
+        self, keys: Sequence[str], decode: Callable[[bytes], T]
+    ) -> list[T | None] | None:
+        """As `get_decoded` when the near cache knows every key (held, or known
+        absent); None when one of them would need Redis."""
+        if not self.usable:
+            return None
+        near = self.near
+        now = near.clock()
+        values = [near.get(key, decode, now=now) for key in keys]
+        if None in values:
+            return None
+        return [None if value is ABSENT else value for value in values]
+
     async def snapshot(self) -> Snapshot:
         return await self.inner.snapshot()
 

@@ -255,6 +255,10 @@ class RedisCacheStore:
     ) -> list[T | None]:
         return [None if s is None else decode(s.value) for s in await self.read(keys)]
 
+    def peek_decoded(self, keys: Sequence[str], decode: Callable[[bytes], T]) -> None:
+        """Nothing is known without asking Redis."""
+        return None
+
     async def read(self, keys: Sequence[str]) -> list[Stored | None]:
         """The responses stored under `keys`, with what a near cache keeps of them."""
         names = [self.prefix + "r:" + key for key in keys] + [self.prefix + "gen"]

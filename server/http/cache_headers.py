@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 
@@ -62,8 +63,12 @@ def representation_etag(body_etag: str, media_type: str) -> str:
     The body's hash stays readable at its front (one answer, several types); a short
     hash of the media type follows, so each representation's tag is its own.
     """
-    kind = hashlib.blake2b(media_type.lower().encode(), digest_size=4).hexdigest()
-    return '"' + body_etag.strip('"') + "-" + kind + '"'
+    return '"' + body_etag.strip('"') + "-" + _kind(media_type) + '"'
+
+
+@functools.lru_cache(maxsize=64)  # a few media types, asked on every answer
+def _kind(media_type: str) -> str:
+    return hashlib.blake2b(media_type.lower().encode(), digest_size=4).hexdigest()
 
 
 def not_modified(if_none_match: str | None, etag: str | None) -> bool:

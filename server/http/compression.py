@@ -73,21 +73,70 @@ def compression(settings: Settings) -> list[Middleware]:
 class CompressionMiddleware:
     def __init__(self, app: ASGIApp, *, codecs: Mapping[str, Codec], min_bytes: int) -> None:
         self.app = app
-        self.codecs = codecs
-        self.codings = tuple(name for name in CODINGS if name in codecs)
-        self.min_bytes = min_bytes
+        self.compressor = Compressor(codecs, min_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope, send = self.compressor.wrapped(scope, send)
+        await self.app(scope, receive, send)
+
+
+class Compressor:
+    """What the middleware does to one response, for whoever sends it (the middleware,
+    and the hit path in front of it: server/http/hit_path.py)."""
+
+    def __init__(self, codecs: Mapping[str, Codec], min_bytes: int) -> None:
+        self.codecs = codecs
+        self.codings = tuple(name for name in CODINGS if name in codecs)
+        self.min_bytes = min_bytes
+
+    def wrapped(self, scope: Scope, send: Send) -> tuple[Scope, Send]:
+        """The request as the app is to see it, and the `send` that codes its answer."""
         choice = negotiate(_header(scope["headers"], b"accept-encoding"), self.codings)
         held: frozenset[str] = frozenset()
         if choice.coding is not None:
             scope, held = _for_coding(scope, choice.coding)
         codec = self.codecs[choice.coding] if choice.coding is not None else None
         response = _Response(send, choice, codec, self.min_bytes, held, scope["method"] == "HEAD")
-        await self.app(scope, receive, response.send)
+        return scope, response.send
+
+    def code_whole(
+        self,
+        status: int,
+        headers: dict[str, str],
+        media_type: str,
+        body: bytes,
+        accept_encoding: str | None,
+    ) -> bytes:
+        """What `wrapped` does to an answer sent whole (one body, not HEAD, no
+        `If-None-Match`), done to its `headers` by name: the same `Vary`, coding and
+        `ETag`, with no ASGI messages to pass through (server/http/hit_path.py). The
+        bytes to send; `Content-Length` is the sender's."""
+        raw = {
+            name.lower().encode("latin-1"): value.encode("latin-1")
+            for name, value in headers.items()
+        }
+        raw[b"content-type"] = media_type.encode("latin-1")
+        if status == 304 or not _codable(status, raw):
+            if status == 304:
+                _merge_vary_by_name(headers)
+            return body
+        _merge_vary_by_name(headers)
+        choice = negotiate(accept_encoding, self.codings)
+        if choice.coding is None:
+            return body
+        if choice.identity_acceptable and len(body) < self.min_bytes:
+            return body
+        codec = self.codecs[choice.coding]
+        coded = codec.compress(body)
+        headers["Content-Encoding"] = codec.name
+        for name, value in headers.items():
+            if name.lower() == "etag":
+                headers[name] = coded_etag(value, codec.name)
+                break
+        return coded
 
 
 class _Response:
@@ -254,13 +303,30 @@ def _merge_vary(headers: list[tuple[bytes, bytes]]) -> None:
             names.extend(name.strip() for name in value.decode("latin-1").split(","))
         else:
             others.append((key, value))
+    varied = _varied_by_coding(names)
+    if varied is None:
+        return
+    others.append((b"vary", varied.encode("latin-1")))
+    headers[:] = others
+
+
+def _merge_vary_by_name(headers: dict[str, str]) -> None:
+    """`_merge_vary` for headers by name (one `Vary` at most)."""
+    name = next((n for n in headers if n.lower() == "vary"), "Vary")
+    varied = _varied_by_coding([n.strip() for n in headers.get(name, "").split(",")])
+    if varied is not None:
+        headers.pop(name, None)
+        headers["Vary"] = varied
+
+
+def _varied_by_coding(names: list[str]) -> str | None:
+    """The `Vary` value of `names` with `Accept-Encoding`; None for `*` (kept as is)."""
     names = [name for name in names if name]
     if "*" in names:
-        return
+        return None
     if not any(name.lower() == "accept-encoding" for name in names):
         names.append("Accept-Encoding")
-    others.append((b"vary", ", ".join(names).encode("latin-1")))
-    headers[:] = others
+    return ", ".join(names)
 
 
 def _index(headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:

@@ -52,20 +52,28 @@ class ErrorBoundaryMiddleware:
         try:
             await self.app(scope, receive, send_tracking)
         except Exception as error:
-            request_id = scope.get("state", {}).get("request_id")
-            unavailable = is_database_unavailable(error)
-            where = (request_id, scope.get("method"), scope.get("path"))
-            if unavailable:
-                # An outage is expected and may last: one line per request, no traceback.
-                logger.warning(
-                    "database unavailable (request %s, %s %s): %s",
-                    *where,
-                    f"{type(error).__name__}: {error}".splitlines()[0],
-                )
-            else:
-                logger.error("unhandled error (request %s, %s %s)", *where, exc_info=error)
-            if not started:
-                await _answer(scope, send, unavailable=unavailable, request_id=request_id)
+            await report_error(scope, send, error, started=started)
+
+
+async def report_error(scope: Scope, send: Send, error: Exception, *, started: bool) -> int | None:
+    """Logs what a request raised, and answers it (unless its answer has `started`):
+    the status it answered with, if it did."""
+    request_id = scope.get("state", {}).get("request_id")
+    unavailable = is_database_unavailable(error)
+    where = (request_id, scope.get("method"), scope.get("path"))
+    if unavailable:
+        # An outage is expected and may last: one line per request, no traceback.
+        logger.warning(
+            "database unavailable (request %s, %s %s): %s",
+            *where,
+            f"{type(error).__name__}: {error}".splitlines()[0],
+        )
+    else:
+        logger.error("unhandled error (request %s, %s %s)", *where, exc_info=error)
+    if started:
+        return None
+    await _answer(scope, send, unavailable=unavailable, request_id=request_id)
+    return 503 if unavailable else 500
 
 
 async def _answer(scope: Scope, send: Send, *, unavailable: bool, request_id: str | None) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BadRequest",
     "GraphQLRequest",
+    "check_json_content_type",
     "from_mapping",
     "from_payload",
     "from_query_string",
@@ -83,6 +84,15 @@ def from_query_string(request: Request) -> GraphQLRequest:
 
 def json_payload(body: bytes, content_type: str | None) -> Any:
     """The decoded JSON body of a POST; BadRequest (415) unless it is sent as JSON."""
+    check_json_content_type(content_type)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("The request body is not valid JSON.") from None
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """BadRequest (415) unless `content_type` is JSON in UTF-8."""
     media_type, _, parameters = (content_type or "").partition(";")
     if media_type.strip().lower() != "application/json":
         # Form, multipart and text/plain bodies are what a browser may send cross-site
@@ -91,10 +101,6 @@ def json_payload(body: bytes, content_type: str | None) -> Any:
     charset = _charset(parameters)
     if charset not in (None, "utf-8", "utf8"):
         raise BadRequest("Unsupported charset: send UTF-8.", status=415)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadRequest("The request body is not valid JSON.") from None
 
 
 def from_payload(payload: Any) -> GraphQLRequest:

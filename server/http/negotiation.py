@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 
@@ -54,6 +56,7 @@ def _quality(ranges: list[tuple[str, float]], media_type: str) -> float:
     return best[1]
 
 
+@functools.lru_cache(maxsize=256)  # clients repeat their Accept header on every request
 def response_media_type(accept: str | None) -> str | None:
     """The media type to answer an `Accept` header with; None when none is acceptable."""
     if accept is None or not accept.strip():

@@ -65,7 +65,7 @@ _BYPASS = {"X-Cache": "BYPASS", "Cache-Control": "no-store"}
 
 
 @dataclass(slots=True)
-class _Answer:
+class Answer:
     """An HTTP answer, sent as the two ASGI messages a Starlette `Response` would send
     (same headers, in the same order), then its results' `after` work in order."""
 
@@ -76,18 +76,26 @@ class _Answer:
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def send(self, send: Send) -> None:
+        await self.respond(send)
+        await self.finish()
+
+    async def respond(self, send: Send) -> None:
+        """Sends the answer."""
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         if self.status >= 200 and self.status not in (204, 304):
             raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
         raw.append((b"content-type", self.media_type.encode("latin-1")))
         await send({"type": "http.response.start", "status": self.status, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
+
+    async def finish(self) -> None:
+        """Does the work due once the answer was sent."""
         for work in self.after:
             await work()
 
 
-def _response(content: bytes, results: list[Result], *, status: int, media_type: str) -> _Answer:
-    answer = _Answer(status, content, media_type, {})
+def _response(content: bytes, results: list[Result], *, status: int, media_type: str) -> Answer:
+    answer = Answer(status, content, media_type, {})
     for result in results:
         answer.headers.update(result.headers)
         if result.after is not None:
@@ -113,7 +121,7 @@ class GraphQLEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         answer = await _answer(request, _headers(scope))
-        if isinstance(answer, _Answer):
+        if isinstance(answer, Answer):
             await answer.send(send)
         else:
             await answer(scope, receive, send)
@@ -122,7 +130,7 @@ class GraphQLEndpoint:
 graphql_endpoint = GraphQLEndpoint()
 
 
-async def _answer(request: Request, headers: dict[str, str]) -> _Answer | Response:
+async def _answer(request: Request, headers: dict[str, str]) -> Answer | Response:
     services = services_of(request)
     settings = services.settings
     accept = headers.get("accept")
@@ -157,9 +165,9 @@ async def _answer(request: Request, headers: dict[str, str]) -> _Answer | Respon
         result = await run(operation, services=services)
         # With compression off here, entries coded by another instance go uncoded.
         min_bytes = settings.compression_min_bytes if settings.compression_enabled else None
-        return _single_response(headers, result, media_type, min_bytes=min_bytes)
+        return single_response(headers, result, media_type, min_bytes=min_bytes)
     if (keyed_batch := refuse_keyed_batch(has_key=_IDEMPOTENCY_KEY in headers)) is not None:
-        return _Answer(keyed_batch.status, keyed_batch.body, media_type, {})
+        return Answer(keyed_batch.status, keyed_batch.body, media_type, {})
     if any(not isinstance(entry, BadRequest) for entry in parsed):
         try:
             await viewer()  # one bad token fails the whole batch with 401
@@ -207,9 +215,9 @@ def _operation(
     )
 
 
-def _single_response(
+def single_response(
     headers: dict[str, str], result: Result, media_type: str, *, min_bytes: int | None
-) -> _Answer:
+) -> Answer:
     """One operation's answer, with its caching headers; 304 when the client has it.
     A cached answer goes out in the negotiated coding from its stored streams."""
     if result.served is not None:

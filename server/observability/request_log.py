@@ -77,54 +77,68 @@ class RequestLogMiddleware:
         finally:
             duration_ms = ((finished or time.perf_counter()) - started) * 1000
             try:
-                self._log(scope, headers, facts, status, cache_header, duration_ms)
+                log_request(
+                    scope,
+                    facts,
+                    status,
+                    cache_header,
+                    duration_ms,
+                    slow_operation_ms=self.slow_operation_ms,
+                    proxies=self.proxies,
+                )
             finally:
                 unbind_facts(token)
 
-    def _log(
-        self,
-        scope: Scope,
-        headers: dict[bytes, bytes],
-        facts: RequestFacts,
-        status: int,
-        cache_header: str,
-        duration_ms: float,
-    ) -> None:
-        # Slow *operations*: only those that ran (were charged), not refusals.
-        ran = any(not bill.refused for bill in facts.bills)
-        slow = ran and duration_ms > self.slow_operation_ms
-        if not (slow or logger.isEnabledFor(logging.INFO)):
-            return
-        operations = facts.operations
-        fields: dict[str, Any] = {
-            "method": scope.get("method", ""),
-            "path": scope.get("path", ""),
-            "status": status,
-            "duration_ms": round(duration_ms, 1),
-            "operation_type": ",".join(op.kind for op in operations),
-            "operation_name": ",".join(op.name for op in operations),
-            "cost": sum(bill.actual for bill in facts.bills) if facts.bills else None,
-            "cost_requested": sum(b.requested for b in facts.bills) if facts.bills else None,
-            "sql_statements": facts.sql_statements,
-            "cache_result": facts.cache_result or cache_header,
-            "client_id": facts.client_id or self._client(scope, headers),
-        }
-        logger.info("request", extra=fields)
-        if slow:
-            logger.warning(
-                "slow operation",
-                extra={
-                    "operation_type": fields["operation_type"],
-                    "operation_name": fields["operation_name"],
-                    "document_hash": ",".join(op.document_hash for op in operations),
-                    "duration_ms": fields["duration_ms"],
-                    "sql_statements": facts.sql_statements,
-                    "threshold_ms": self.slow_operation_ms,
-                },
-            )
 
-    def _client(self, scope: Scope, headers: dict[bytes, bytes]) -> str:
-        """`ip:<address>` when the GraphQL layer named no client (a refused request)."""
-        peer = scope.get("client")
-        forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
-        return "ip:" + client_ip(peer[0] if peer else None, forwarded, self.proxies)
+def log_request(
+    scope: Scope,
+    facts: RequestFacts,
+    status: int,
+    cache_header: str,
+    duration_ms: float,
+    *,
+    slow_operation_ms: int,
+    proxies: Sequence[Network],
+) -> None:
+    """The request's line at `info` and, for a slow operation, its warning (with
+    `facts` bound, as the log filter reads them)."""
+    # Slow *operations*: only those that ran (were charged), not refusals.
+    ran = any(not bill.refused for bill in facts.bills)
+    slow = ran and duration_ms > slow_operation_ms
+    if not (slow or logger.isEnabledFor(logging.INFO)):
+        return
+    operations = facts.operations
+    fields: dict[str, Any] = {
+        "method": scope.get("method", ""),
+        "path": scope.get("path", ""),
+        "status": status,
+        "duration_ms": round(duration_ms, 1),
+        "operation_type": ",".join(op.kind for op in operations),
+        "operation_name": ",".join(op.name for op in operations),
+        "cost": sum(bill.actual for bill in facts.bills) if facts.bills else None,
+        "cost_requested": sum(b.requested for b in facts.bills) if facts.bills else None,
+        "sql_statements": facts.sql_statements,
+        "cache_result": facts.cache_result or cache_header,
+        "client_id": facts.client_id or _client(scope, proxies),
+    }
+    logger.info("request", extra=fields)
+    if slow:
+        logger.warning(
+            "slow operation",
+            extra={
+                "operation_type": fields["operation_type"],
+                "operation_name": fields["operation_name"],
+                "document_hash": ",".join(op.document_hash for op in operations),
+                "duration_ms": fields["duration_ms"],
+                "sql_statements": facts.sql_statements,
+                "threshold_ms": slow_operation_ms,
+            },
+        )
+
+
+def _client(scope: Scope, proxies: Sequence[Network]) -> str:
+    """`ip:<address>` when the GraphQL layer named no client (a refused request)."""
+    peer = scope.get("client")
+    headers = dict(scope["headers"])
+    forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1") or None
+    return "ip:" + client_ip(peer[0] if peer else None, forwarded, proxies)

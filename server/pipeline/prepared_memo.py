@@ -18,21 +18,24 @@ bytes of keys besides the shared documents.
 Example:
     memo = PreparedMemo()
     checked = memo.get(source)  # None the first time
-    memo.put(source, Checked(document, operation, variables, price))
+    memo.put(source, Checked(document, operation, variables, price, graphql_request))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
+
+from server.cache.cached_response import ResponseKey
 
 if TYPE_CHECKING:
     from graphql import OperationDefinitionNode
 
     from schema import Document
     from schema.cost import Price
+    from server.pipeline.request import GraphQLRequest
 
 MAX_SOURCE_BYTES = 8 * 1024
 MAX_ENTRIES = 2048
@@ -40,12 +43,19 @@ MAX_ENTRIES = 2048
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """The viewer-independent part of a `Prepared`; `variables` are shared: read only."""
+    """The viewer-independent part of a `Prepared`, and the request it was read from;
+    `variables` are shared: read only. `key` is the answer's in the result cache."""
 
     document: Document
     operation: OperationDefinitionNode
     variables: dict[str, Any]
     price: Price
+    graphql: GraphQLRequest
+    key: ResponseKey = field(init=False)
+
+    def __post_init__(self) -> None:
+        key = ResponseKey.of(self.document.sha256, self.variables, self.graphql.operation_name)
+        object.__setattr__(self, "key", key)  # frozen: set once, here
 
 
 class PreparedMemo:

@@ -64,6 +64,9 @@ from server.services import Services
 if TYPE_CHECKING:
     from graphql import OperationDefinitionNode
 
+    from server.observability.request_facts import RequestFacts
+    from server.ratelimit.throttle import Bill
+
 # Modes in which a text query's document is its parse alone (AUDIT counts each one,
 # TRUSTED depends on the viewer).
 _PURE_MODES = (PersistedQueryMode.APQ, PersistedQueryMode.OFF)
@@ -119,7 +122,8 @@ async def prepare(request: OperationRequest, *, services: Services) -> Prepared 
         variables = executor.check_variables(operation, graphql_request.variables)
         price = services.cost_analysis.price(document, operation, variables)
         if _memorable(request, operation, services):
-            services.prepared.put(request.source, Checked(document, operation, variables, price))
+            checked = Checked(document, operation, variables, price, graphql_request)
+            services.prepared.put(request.source, checked)
         viewer = await request.viewer()
     except PersistedQueryError as error:
         refused = refusal(error.message, error.code, error.status, error.headers)
@@ -158,7 +162,7 @@ async def run(request: OperationRequest | Prepared, *, services: Services) -> Re
         facts = request.request.facts if isinstance(request, Prepared) else request.facts
         with operation_span(services.tracing.tracer, facts=facts) as traced:
             result = await _run(request, services, traced)
-    _observe(request, result, services, started)
+    observe(request, result, services, started)
     return result
 
 
@@ -179,7 +183,7 @@ async def _run(
     return result
 
 
-def _observe(
+def observe(
     request: OperationRequest | Prepared, result: Result, services: Services, started: float
 ) -> None:
     """The pipeline's one observation point for the metrics (off: nothing). A dry run
@@ -205,7 +209,7 @@ async def run_batch(
             continue
         checked = await prepare(entry, services=services)
         if isinstance(checked, Result):
-            _observe(entry, checked, services, started)  # refused before it could run
+            observe(entry, checked, services, started)  # refused before it could run
         prepared.append(checked)
     # Cheap operations must not add up past the maximum a single one may cost.
     total = sum(p.price.requested for p in prepared if isinstance(p, Prepared))
@@ -216,7 +220,7 @@ async def run_batch(
             if isinstance(p, Prepared):
                 refused = _request_error(QueryTooComplex(total, maximum))
                 refused.operation = p.operation
-                _observe(p, refused, services, started)
+                observe(p, refused, services, started)
                 p = refused
             answers.append(p)
         return answers
@@ -254,32 +258,13 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
     if request.facts is not None:
         request.facts.charged(client=client, bill=bill)
     if bill.refused:
-        payload: dict[str, Any] = {
-            "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
-            "extensions": {"cost": bill.cost()},
-        }
-        return Result(payload, 429, bill.headers(), bill=bill)
+        return rate_limited(bill)
     # Only now, charged: an APQ registration costs what the query costs.
     await services.persisted_queries.register(request.graphql, prepared.document, registrant=client)
     caches = services.caches
     if caches is not None and not is_mutation(prepared.operation):
         served = await _through_cache(prepared, services, caches)
-        if request.facts is not None:
-            request.facts.cached(served.state.value)
-        bill.settle(actual_cost(served, price.requested))
-        body = with_extensions(served.body, {"cost": bill.cost()})
-        unavailable = served.produced is not None and served.produced.meta.get("unavailable")
-        status, extra = answer_status(200, unavailable=bool(unavailable))
-        return Result(
-            {},
-            status,
-            bill.headers() | extra,
-            bill.refund,
-            body=body,
-            served=served,
-            served_at=caches.responses.clock(),
-            bill=bill,
-        )
+        return cached_answer(served, bill, price.requested, caches, facts=request.facts)
     keyed = await begin_keyed_write(
         request.idempotency_key,
         sessionmaker=services.sessionmaker,
@@ -308,6 +293,38 @@ async def _charge_and_execute(prepared: Prepared, services: Services) -> Result:
         {**bill.headers(), **keyed_headers, **extra, **executed.headers},
         bill.refund if keyed is None else keyed.then(bill.refund),
         bypassed_cache=caches is not None,
+        bill=bill,
+    )
+
+
+def rate_limited(bill: Bill) -> Result:
+    """The 429 of an operation its client's bucket could not pay for."""
+    payload: dict[str, Any] = {
+        "errors": [error_payload(bill.refusal(), RATE_LIMITED)],
+        "extensions": {"cost": bill.cost()},
+    }
+    return Result(payload, 429, bill.headers(), bill=bill)
+
+
+def cached_answer(
+    served: Served, bill: Bill, requested: int, caches: Caches, *, facts: RequestFacts | None
+) -> Result:
+    """A query's answer through the result cache, charged what it cost: the served
+    bytes with this request's `extensions.cost`."""
+    if facts is not None:
+        facts.cached(served.state.value)
+    bill.settle(actual_cost(served, requested))
+    body = with_extensions(served.body, {"cost": bill.cost()})
+    unavailable = served.produced is not None and served.produced.meta.get("unavailable")
+    status, extra = answer_status(200, unavailable=bool(unavailable))
+    return Result(
+        {},
+        status,
+        bill.headers() | extra,
+        bill.refund,
+        body=body,
+        served=served,
+        served_at=caches.responses.clock(),
         bill=bill,
     )
 
