@@ -19,6 +19,7 @@ from server.http.compression import compression
 from server.http.direct_route import DirectRoute
 from server.http.error_boundary import ErrorBoundaryMiddleware
 from server.http.graphiql import graphiql_static_app
+from server.http.hit_path import HitPathMiddleware
 from server.http.metrics_endpoint import HttpMetricsMiddleware, metrics_page
 from server.http.probes import ProbesMiddleware
 from server.http.request_id import RequestIdMiddleware
@@ -89,6 +90,13 @@ def create_app(
         middleware=[
             # First: probes are answered before anything traces, logs, counts or limits them.
             Middleware(ProbesMiddleware, readiness=readiness, shutdown=shutdown),
+            # Then a repeated query answered from memory, past the whole stack (with
+            # the same answer); not with tracing, which wants a span per request.
+            *(
+                [Middleware(HitPathMiddleware, settings=settings)]
+                if settings.hit_path_enabled and tracing is None
+                else []
+            ),
             # Then tracing: every line the request logs runs inside its span.
             *([] if tracing is None else tracing.middleware()),
             Middleware(RequestIdMiddleware),

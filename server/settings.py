@@ -567,6 +567,14 @@ class Settings:
         ' (the near cache, an LRU; with `REDIS_URL` only; `0`: off; see "Near cache")',
         bound=NON_NEGATIVE,
     )
+    hit_path_enabled: bool = setting(
+        "HIT_PATH_ENABLED",
+        True,
+        FLAG,
+        "answer a repeated query whose answer is fresh in this process's memory in front of"
+        ' the middleware stack, with the same answer (see "The hit path"); `false`: every'
+        " request takes the full stack",
+    )
     cache_near_heartbeat_ms: int = setting(
         "CACHE_NEAR_HEARTBEAT_MS",
         1000,
