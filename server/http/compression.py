@@ -114,12 +114,15 @@ class Compressor:
         `If-None-Match`), done to its `headers` by name: the same `Vary`, coding and
         `ETag`, with no ASGI messages to pass through (server/http/hit_path.py). The
         bytes to send; `Content-Length` is the sender's."""
-        raw = {
-            name.lower().encode("latin-1"): value.encode("latin-1")
-            for name, value in headers.items()
-        }
-        raw[b"content-type"] = media_type.encode("latin-1")
-        if status == 304 or not _codable(status, raw):
+        read = {name.lower(): value for name, value in headers.items()}
+        codable = _codable_by(
+            status,
+            encoding=read.get("content-encoding"),
+            ranged="content-range" in read,
+            cache_control=read.get("cache-control"),
+            content_type=media_type,
+        )
+        if status == 304 or not codable:
             if status == 304:
                 _merge_vary_by_name(headers)
             return body
@@ -268,16 +271,33 @@ def _for_coding(scope: Scope, coding: str) -> tuple[Scope, frozenset[str]]:
 
 def _codable(status: int, index: dict[bytes, bytes]) -> bool:
     """A textual answer with a body, not coded yet, that no one asked to keep as is."""
+    return _codable_by(
+        status,
+        encoding=_get(index, b"content-encoding"),
+        ranged=b"content-range" in index,
+        cache_control=_get(index, b"cache-control"),
+        content_type=_get(index, b"content-type"),
+    )
+
+
+def _codable_by(
+    status: int,
+    *,
+    encoding: str | None,
+    ranged: bool,
+    cache_control: str | None,
+    content_type: str | None,
+) -> bool:
+    """`_codable`, from the headers it reads."""
     if status < 200 or status in NO_BODY:
         return False
-    encoding = _get(index, b"content-encoding")
     if encoding is not None and encoding.strip().lower() not in ("", "identity"):
         return False
-    if b"content-range" in index:
+    if ranged:
         return False
-    if "no-transform" in (_get(index, b"cache-control") or "").lower():
+    if "no-transform" in (cache_control or "").lower():
         return False
-    media_type = (_get(index, b"content-type") or "").split(";", 1)[0].strip().lower()
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if not media_type or media_type in NOT_CODED:
         return False
     return media_type.startswith(TEXTUAL) or media_type.endswith(TEXTUAL_SUFFIXES)

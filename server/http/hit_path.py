@@ -211,6 +211,7 @@ class HitPathMiddleware:
         metrics = services.metrics
         if metrics is not None:
             metrics.child(metrics.http_requests, "POST", str(status)).inc()
+            metrics.hit_path_answers.inc()
         duration_ms = ((finished or time.perf_counter()) - started) * 1000
         log_request(
             scope,

@@ -72,6 +72,7 @@ class Metrics:
     persisted_queries: Counter
     query_cost: Histogram
     rate_limited: Counter
+    hit_path_answers: Counter
     subscriptions_active: Gauge
     events_published: Counter
     webhook_deliveries: Counter
@@ -168,6 +169,11 @@ class Metrics:
             rate_limited=Counter(
                 "storefront_rate_limited_total",
                 "Requests refused with 429",
+                registry=registry,
+            ),
+            hit_path_answers=Counter(
+                "storefront_hit_path_answers_total",
+                "Answers on /graphql given by the hit path (in http_requests_total too)",
                 registry=registry,
             ),
             subscriptions_active=Gauge(

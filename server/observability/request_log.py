@@ -103,8 +103,7 @@ def log_request(
     """The request's line at `info` and, for a slow operation, its warning (with
     `facts` bound, as the log filter reads them)."""
     # Slow *operations*: only those that ran (were charged), not refusals.
-    ran = any(not bill.refused for bill in facts.bills)
-    slow = ran and duration_ms > slow_operation_ms
+    slow = duration_ms > slow_operation_ms and any(not bill.refused for bill in facts.bills)
     if not (slow or logger.isEnabledFor(logging.INFO)):
         return
     operations = facts.operations

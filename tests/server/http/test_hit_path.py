@@ -11,6 +11,7 @@ that must not take the path went to the full stack.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -21,21 +22,30 @@ from pathlib import Path
 from typing import Any
 
 import brotli
+import httpx
 import orjson
 import pytest
 import zstandard
 from prometheus_client.parser import text_string_to_metric_families
 
 import server.http.hit_path as hit_path
+from resolvers.tokens import create_token
 from schema.global_id import to_global_id
 from server.observability.log_context import RequestContext
 from tests.cache_support import cache_env, redis_process
 from tests.conftest import Api, Database
 from tests.factories import Factory
+from tests.live_server import LiveServer, live_server
 from tests.server.apps import serve
 
-PRODUCT = "query Product($id: ID!) { product(id: $id) { name priceCents reviews(first: 5) { nodes { rating body author { name } } } } }"
-CATALOG = "query Catalog { products(first: 40) { nodes { id name description priceCents category { name } } } }"
+PRODUCT = (
+    "query Product($id: ID!) { product(id: $id) { name priceCents"
+    " reviews(first: 5) { nodes { rating body author { name } } } } }"
+)
+CATALOG = (
+    "query Catalog { products(first: 40) { nodes { id name description priceCents"
+    " category { name } } } }"
+)
 MINE = "query Mine { viewer { email orders(first: 5) { nodes { id status totalCents } } } }"
 ORDERS = "query Orders { orders(first: 20) { nodes { id status totalCents customer { name } } } }"
 NAME = "query Name($id: ID!) { product(id: $id) { name } }"
@@ -91,7 +101,9 @@ def script(product: str) -> list[Step]:
             "catalog, identity refused", CATALOG, headers={"Accept-Encoding": "gzip, identity;q=0"}
         ),
         Step("catalog, no coding", CATALOG, headers={"Accept-Encoding": "identity"}),
-        Step("small answer, coding asked", NAME, variables, headers={"Accept-Encoding": "gzip, br"}),
+        Step(
+            "small answer, coding asked", NAME, variables, headers={"Accept-Encoding": "gzip, br"}
+        ),
         Step(
             "small answer, identity refused",
             NAME,
@@ -206,9 +218,9 @@ async def test_the_hit_path_answers_as_the_full_stack(
 
     monkeypatch.setattr(hit_path, "fresh_hit", spy)
 
-    runs: dict[bool, tuple[list[Exchange], dict[str, float]]] = {}
+    runs: dict[bool, tuple[list[Exchange], dict[str, float], float]] = {}
     for enabled in (True, False):
-        async with _app(db, cache_backend, tmp_path / str(enabled), enabled) as api:
+        async with _app(db, cache_backend, tmp_path, enabled) as api:
             tokens = {
                 "admin": await api.token("boss@example.com", role="admin"),
                 "customer": await api.token("shopper@example.com"),
@@ -217,6 +229,8 @@ async def test_the_hit_path_answers_as_the_full_stack(
             runs[enabled] = await _run(api, script(product), tokens, taken)
 
     on, off = runs[True], runs[False]
+    assert on[2] == sum(e.took_path for e in on[0]), "hit path answers counted"
+    assert off[2] == 0
     assert [e.label for e in on[0]] == [e.label for e in off[0]]
     for with_path, without in zip(on[0], off[0], strict=True):
         where = f"{with_path.label}: "
@@ -235,7 +249,8 @@ async def test_the_hit_path_answers_as_the_full_stack(
         if step.may_take_path and step.who != "bad":
             assert label in answered, f"{label}: never answered by the hit path"
     statuses = [e.status for e in on[0] if e.label == "until rate limited"]
-    assert 429 in statuses and statuses[0] == 200, statuses
+    assert statuses[0] == 200, statuses
+    assert 429 in statuses, statuses
     assert any(e.took_path and e.status == 429 for e in on[0])
 
 
@@ -249,7 +264,6 @@ async def _app(db: Database, backend: str, directory: Path, enabled: bool) -> As
         "ADMIN_RATE_LIMIT_RESTORE_RATE": "0.001",
         "COMPRESSION_MIN_BYTES": "1024",
     }
-    directory.mkdir()
     async with contextlib.AsyncExitStack() as stack:
         redis_url = None
         if backend == "redis":
@@ -263,15 +277,15 @@ async def _app(db: Database, backend: str, directory: Path, enabled: bool) -> As
 
 async def _run(
     api: Api, steps: list[Step], tokens: dict[str, str], taken: list[bool]
-) -> tuple[list[Exchange], dict[str, float]]:
+) -> tuple[list[Exchange], dict[str, float], float]:
     exchanges = []
     with _request_log() as lines:
         for step in steps:
             for _ in range(step.times):
                 taken.clear()
                 exchanges.append(await _send(api, step, tokens, lines, any_taken=taken))
-    metrics = await api.client.get("/metrics")
-    return exchanges, _counted(metrics.text)
+    metrics = (await api.client.get("/metrics")).text
+    return exchanges, _counted(metrics), hit_path_answers(metrics)
 
 
 async def _send(
@@ -371,8 +385,8 @@ def _request_log() -> Iterator[list[dict[str, Any]]]:
 
 
 # Durations differ run to run (their counts do not); the pool's and process's figures
-# are not the requests'.
-_NOT_COMPARED = ("seconds", "storefront_db_pool", "process_", "python_")
+# are not the requests'; the hit path's own count is compared in the test.
+_NOT_COMPARED = ("seconds", "storefront_db_pool", "process_", "python_", "hit_path")
 
 
 def _counted(exposition: str) -> dict[str, float]:
@@ -386,3 +400,185 @@ def _counted(exposition: str) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
             samples[f"{sample.name}{{{labels}}}"] = sample.value
     return samples
+
+
+def hit_path_answers(exposition: str) -> float:
+    """`storefront_hit_path_answers_total` of a metrics page."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == "storefront_hit_path_answers_total":
+                return sample.value
+    raise AssertionError("storefront_hit_path_answers_total is not on the page")
+
+
+LIVE_STEPS = [
+    ("anonymous", PRODUCT, None, {}),
+    ("anonymous, br", CATALOG, None, {"Accept-Encoding": "br"}),
+    ("anonymous, gzip or zstd", CATALOG, None, {"Accept-Encoding": "gzip;q=0.4, zstd"}),
+    ("customer", MINE, "customer", {"Accept": "application/graphql-response+json"}),
+    ("admin, their id", ORDERS, "admin", {"X-Request-ID": "trace-me.1"}),
+]
+
+
+async def test_over_a_real_socket_the_path_answers_as_the_stack(
+    db: Database, factory: Factory, tmp_path: Path
+) -> None:
+    """Two `storefront serve` processes, path on and off: the same answers over HTTP/1.1
+    sockets (uvicorn's framing, Content-Length, chunked request bodies), and only the
+    first counts answers of its hit path."""
+    products = [await factory.product(name=f"Lamp {n}") for n in range(40)]
+    customer = await factory.user(email="shopper@example.com")
+    await factory.order(user_id=customer, items=[(products[0], 2, 1500)])
+    tokens = {
+        "customer": (
+            await create_token(sessionmaker=db.sessionmaker, email="shopper@example.com")
+        ).token,
+        "admin": (
+            await create_token(sessionmaker=db.sessionmaker, email="boss@example.com", role="admin")
+        ).token,
+    }
+    variables = {"id": to_global_id("Product", products[0])}
+    seen: dict[
+        bool, tuple[list[tuple[str, int, dict[str, str], bytes]], dict[str, float], float]
+    ] = {}
+    for enabled in (True, False):
+        async with redis_process(tmp_path) as redis:
+            env = {
+                **db.env,
+                **cache_env("redis", redis.url),
+                "HIT_PATH_ENABLED": str(enabled).lower(),
+                "RATE_LIMIT_RESTORE_RATE": "0.001",
+                "ADMIN_RATE_LIMIT_RESTORE_RATE": "0.001",
+            }
+            with live_server(env) as server:
+                seen[enabled] = await asyncio.to_thread(_live_script, server, tokens, variables)
+    on, off = seen[True], seen[False]
+    for with_path, without in zip(on[0], off[0], strict=True):
+        assert with_path == without, with_path[0]
+    assert on[1] == off[1], "metrics"
+    repeats = sum(1 for label, *_ in on[0] if not label.endswith("#0"))
+    chunked = 2  # the chunked repeats of the last step go to the stack
+    # Each step's repeats, but a first repeat may find only Redis knowing the key.
+    assert len(LIVE_STEPS) <= on[2] <= repeats - chunked, on[2]
+    assert off[2] == 0
+
+
+def _live_script(
+    server: LiveServer, tokens: dict[str, str], variables: dict[str, Any]
+) -> tuple[list[tuple[str, int, dict[str, str], bytes]], dict[str, float], float]:
+    answers = []
+    with httpx.Client(timeout=30) as client:
+        for label, query, who, headers in LIVE_STEPS:
+            body = orjson.dumps(
+                {"query": query, "variables": variables if query is PRODUCT else None}
+            )
+            sent = {"Content-Type": "application/json", **headers}
+            if who is not None:
+                sent["Authorization"] = f"Bearer {tokens[who]}"
+            for n in range(3):
+                answers.append(_live_answer(client, server, f"{label} #{n}", body, sent))
+        # A chunked body (no Content-Length): the stack reads it, whatever its bytes.
+        body = orjson.dumps({"query": PRODUCT, "variables": variables})
+        for n in range(3):
+            answers.append(
+                _live_answer(
+                    client,
+                    server,
+                    f"chunked #{n}",
+                    iter([body[:10], body[10:]]),
+                    {"Content-Type": "application/json"},
+                )
+            )
+        page = client.get(f"{server.url}/metrics").text
+    return answers, _counted(page), hit_path_answers(page)
+
+
+def _live_answer(
+    client: httpx.Client, server: LiveServer, label: str, body: Any, headers: dict[str, str]
+) -> tuple[str, int, dict[str, str], bytes]:
+    request = client.build_request("POST", server.graphql, content=body, headers=headers)
+    response = client.send(request, stream=True)
+    raw = b"".join(response.iter_raw())
+    response.close()
+    answer = dict(response.headers)
+    for name in ("date", "age"):  # the two processes' clocks: Age only in the next line
+        answer.pop(name, None)
+    answer["cache-control"] = re.sub(r"max-age=\d+", "max-age=N", answer.get("cache-control", ""))
+    request_id = answer.pop("x-request-id")
+    given = headers.get("X-Request-ID")
+    assert request_id == given if given else REQUEST_ID.match(request_id), (label, request_id)
+    return label, response.status_code, answer, _decoded(raw, answer.get("content-encoding"))
+
+
+async def test_a_body_in_several_messages_is_read_whole_and_handed_on_unread(
+    db: Database, factory: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ASGI may deliver a body in parts: the path reads them all, and when it declines,
+    the stack receives the very same messages."""
+    product = to_global_id("Product", await factory.product(name="Lamp"))
+    taken: list[bool] = []
+    real = hit_path.fresh_hit
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:
+        result = await real(*args, **kwargs)
+        taken.append(result is not None)
+        return result
+
+    monkeypatch.setattr(hit_path, "fresh_hit", spy)
+    async with _app(db, "memory", tmp_path, enabled=True) as api:
+        known = orjson.dumps({"query": NAME, "variables": {"id": product}})
+        assert (await api.client.post("/graphql", content=known, headers=JSON)).status_code == 200
+        hit = await _in_parts(api, known)
+        unknown = orjson.dumps({"query": PRODUCT, "variables": {"id": product}})
+        taken.clear()
+        miss = await _in_parts(api, unknown)
+    assert hit[0] == 200
+    assert hit[1][b"x-cache"] == b"HIT"
+    assert orjson.loads(hit[2])["data"] == {"product": {"name": "Lamp"}}
+    assert miss[0] == 200
+    assert miss[1][b"x-cache"] == b"MISS"
+    assert orjson.loads(miss[2])["data"]["product"]["name"] == "Lamp"
+    assert taken == [False]  # read, declined, and answered by the stack
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def _in_parts(api: Api, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    """POST `body` straight to the app's ASGI callable, in three `http.request` messages."""
+    third = len(body) // 3
+    parts = [body[:third], body[third : 2 * third], body[2 * third :]]
+    messages = [
+        {"type": "http.request", "body": part, "more_body": n < 2} for n, part in enumerate(parts)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"test"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("test", 80),
+    }
+    await api.app(scope, receive, send)
+    assert not messages, "a message was left unread"
+    start = sent[0]
+    content = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], dict(start["headers"]), content
