@@ -18,7 +18,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from dataclasses import dataclass
 
 
@@ -38,7 +38,8 @@ class Negotiated:
 IDENTITY_ONLY = Negotiated(coding=None)
 
 
-def negotiate(header: str | None, codings: Sequence[str]) -> Negotiated:
+@functools.lru_cache(maxsize=256)  # clients repeat their header; asked twice per answer
+def negotiate(header: str | None, codings: tuple[str, ...]) -> Negotiated:
     """The best of `codings` (in the server's order of preference) for `header`."""
     if not header or not codings:
         return IDENTITY_ONLY
