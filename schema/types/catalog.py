@@ -36,6 +36,7 @@ class Category(Node):
         return result
 
     @strawberry.field(description="Active products of this category, newest first.")
+    @lean
     async def products(
         self,
         root: strawberry.Parent[CategoryRecord],
@@ -68,6 +69,7 @@ class Product(Node):
         return result
 
     @strawberry.field(description="Newest first.")
+    @lean
     async def reviews(
         self,
         root: strawberry.Parent[ProductRecord],

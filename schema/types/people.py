@@ -10,6 +10,7 @@ import strawberry
 from loaders.records import UserRecord
 from resolvers import users
 from schema.context import Info
+from schema.lean import lean
 from schema.prefetch import prefetch
 from schema.types.enums import OrderStatus, Role
 from schema.types.node import Connection, Node, is_record
@@ -61,6 +62,7 @@ class User(Node):
         return result
 
     @strawberry.field(description="Newest first. Public.")
+    @lean
     async def reviews(
         self,
         root: strawberry.Parent[UserRecord],
