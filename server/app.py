@@ -91,10 +91,11 @@ def create_app(
             # First: probes are answered before anything traces, logs, counts or limits them.
             Middleware(ProbesMiddleware, readiness=readiness, shutdown=shutdown),
             # Then a repeated query answered from memory, past the whole stack (with
-            # the same answer); not with tracing, which wants a span per request.
+            # the same answer); not with tracing, which wants a span per request, nor
+            # without a result cache, where it would only read and hand on.
             *(
                 [Middleware(HitPathMiddleware, settings=settings)]
-                if settings.hit_path_enabled and tracing is None
+                if settings.hit_path_enabled and settings.cache_enabled and tracing is None
                 else []
             ),
             # Then tracing: every line the request logs runs inside its span.
