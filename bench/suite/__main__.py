@@ -5,7 +5,8 @@
         [--rounds 3] [--seconds 10] [--database-url URL] [--redis-url URL]
 
 Writes bench/results/<date>.md (with <date>-chart.png and the flame graphs beside
-it) and copies it to bench/results/latest.md. The Redis database given is flushed.
+it) and copies it to bench/results/latest.md. The Redis database given is flushed, and
+so is the one numbered below it, which the baseline uses.
 """
 
 from __future__ import annotations

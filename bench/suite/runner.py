@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -58,6 +59,18 @@ class Options:
     workers_scaling: bool
     flame_seconds: int  # 0: no flame graphs
     output_dir: Path
+
+    def redis_url_of(self, label: str) -> str:
+        """The Redis database of the code labelled `label`: the baseline gets the one
+        numbered below `redis_url` (above it for database 0). Sharing one would mix two
+        versions' cache entries and buckets: a hit on an entry the other version
+        stored, in a layout it does not keep near, measured a Redis round trip per
+        request (0.48 instead of 0.18 ms)."""
+        if label != BEFORE:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        number = int(parts.path.strip("/") or 0)
+        return urlunsplit(parts._replace(path=f"/{number - 1 if number else 1}"))
 
 
 @dataclass(frozen=True)
@@ -133,7 +146,7 @@ def storefront(tree: CodeTree, options: Options, *, cached: bool, workers: int) 
         **tree.env,
         **SERVER_ENV,
         "DATABASE_URL": options.database_url,
-        "REDIS_URL": options.redis_url,
+        "REDIS_URL": options.redis_url_of(tree.label),
         "CACHE_ENABLED": "true" if cached else "false",
     }
     log(f"starting {tree.label} ({'cached' if cached else 'uncached'}, {workers} worker(s))")
@@ -273,7 +286,8 @@ def run_suite(options: Options, *, command: str, date: str) -> Results:
     load_before = os.getloadavg()
     started = time.monotonic()
     loads = workloads(asyncio.run(fixtures(options.database_url)))
-    Redis.from_url(options.redis_url).flushdb()  # no entries left from other code or runs
+    for label in (AFTER, BEFORE):  # no entries left from other code or runs
+        Redis.from_url(options.redis_url_of(label)).flushdb()
     with contextlib.ExitStack() as stack:
         trees = [current()]
         if options.baseline:
