@@ -458,3 +458,33 @@ def test_every_representation_varies_on_accept_in_one_header() -> None:
         "X-Cache": "BYPASS",
         "Vary": "Accept",
     }
+
+
+async def test_a_peek_is_what_a_lookup_serves_as_a_hit_when_memory_can_tell(
+    store: ResultCache,
+) -> None:
+    clock = Clock()
+    cache = ResponseCache(store, stale_while_revalidate=30, clock=clock)
+    await miss_then_fill(cache, Runs(b"everyone's"))
+    await miss_then_fill(
+        cache, Runs(b"mine"), policy=PRIVATE_POLICY, scope="user:1:customer", key=OTHER
+    )
+    in_memory = isinstance(store, InMemoryCacheStore)
+
+    def peeked(key: ResponseKey, scope: str | None) -> bytes | None:
+        entry = cache.peek(key, scope=scope)
+        return None if entry is None else entry.body
+
+    # Redis alone cannot be read without I/O: a peek never answers there.
+    assert peeked(KEY, None) == (b"everyone's" if in_memory else None)
+    assert peeked(KEY, "user:2:customer") == (b"everyone's" if in_memory else None)
+    assert peeked(OTHER, "user:1:customer") == (b"mine" if in_memory else None)
+    assert peeked(OTHER, "user:2:customer") is None
+    assert peeked(OTHER, None) is None
+
+    clock.now += 61  # past max-age: stale, served by a lookup (and refreshed), never peeked
+    assert (await cache.lookup(KEY, scope=None)).state is CacheState.STALE
+    assert peeked(KEY, None) is None
+
+
+OTHER = ResponseKey.of("b" * 64, None, "Mine")

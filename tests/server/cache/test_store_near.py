@@ -221,3 +221,24 @@ async def _kill_client(client: Redis, name: str) -> int:
         if found.get("name") == name:
             killed += await client.client_kill_filter(_id=str(found["id"]))
     return killed
+
+
+async def test_a_peek_answers_only_what_the_near_cache_knows_and_reads_nothing(
+    client: Redis, namespace: str
+) -> None:
+    async with near_store(client, namespace) as first, near_store(client, namespace) as second:
+        await _put(first, "k", b"answer", "Product:1")
+        reads = Reads(second)
+
+        assert first.peek_decoded(["k"], _same) == [b"answer"]  # kept when it stored it
+        assert second.peek_decoded(["k"], _same) is None  # only Redis knows: no answer
+        await second.get_decoded(["k", "other"], _same)  # a read keeps "other" absent
+        assert second.peek_decoded(["k", "other"], _same) == [b"answer", None]
+        await first.invalidate(["Product:1"])
+        await eventually(lambda: "k" not in second.near)
+        assert second.peek_decoded(["k"], _same) is None
+
+        await second.listener.close()  # no proof of the subscription: nothing near is used
+        await _put(second, "j", b"x", "Product:2")
+        assert second.peek_decoded(["j"], _same) is None
+    assert reads.count == 1

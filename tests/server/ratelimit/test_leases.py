@@ -157,6 +157,61 @@ async def test_a_burst_takes_one_spare(store: Counting) -> None:
     assert lease.available == pytest.approx(1000 - 30, abs=0.5)
 
 
+class Gated(InMemoryRateLimiter):
+    """A store whose lease calls wait for `gate`: a renewal held in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+
+    async def lease(
+        self, client: str, cost: float, policy: BucketPolicy, *, returned: float, spare: float
+    ) -> tuple[Bucket, float]:
+        self.waiting.set()
+        await self.gate.wait()
+        return await super().lease(client, cost, policy, returned=returned, spare=spare)
+
+
+async def test_charges_during_a_renewal_wait_for_it_and_pay_out_of_it() -> None:
+    gated = Gated()
+    store = Counting(gated)
+    limiter = LeasedRateLimiter(store, share=0.02, seconds=60)
+    first = asyncio.create_task(limiter.reserve("c", 1, STILL))  # leases 1 + 20
+    await gated.waiting.wait()
+    others = [asyncio.create_task(limiter.reserve("c", 1, STILL)) for _ in range(10)]
+    await asyncio.sleep(0.01)
+    assert store.calls == [("lease", 0)]  # they wait: no call of their own
+    gated.gate.set()
+    buckets = await asyncio.gather(first, *others)
+    assert all(bucket.allowed for bucket in buckets)
+    assert store.calls == [("lease", 0)]  # all ten paid out of the one spare
+    assert (await limiter.reserve("c", 0, STILL)).available == pytest.approx(989, abs=0.5)
+
+
+async def test_refunds_during_a_renewal_stay_in_the_lease() -> None:
+    now, clock = _clock()
+    gated = Gated()
+    gated.gate.set()
+    store = Counting(gated)
+    limiter = LeasedRateLimiter(store, share=0.02, seconds=1.0, clock=clock)
+    await limiter.reserve("c", 10, STILL)  # holds 20
+    now[0] += 2  # aged out: the next charge renews
+    gated.gate.clear()
+    gated.waiting.clear()
+    renewal = asyncio.create_task(limiter.reserve("c", 10, STILL))  # gives back 20
+    await gated.waiting.wait()
+    for _ in range(3):
+        await limiter.settle("c", 4, STILL)  # kept in the lease: no call
+    assert [method for method, _ in store.calls] == ["lease", "lease"]
+    gated.gate.set()
+    assert (await renewal).allowed
+    # It took 10 + 20 and keeps the 12 refunded beside them, up to the spare (20): the
+    # 12 beyond go back to the store in one call.
+    assert store.calls[-1] == ("settle", 12)
+    assert await _shared(store) == pytest.approx(1000 - 10 - 10 - 20 + 12, abs=0.5)
+
+
 async def test_a_read_costs_nothing(store: Counting) -> None:
     limiter = LeasedRateLimiter(store, share=0.02, seconds=60)
     await limiter.reserve("c", 7, STILL)
