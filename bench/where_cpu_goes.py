@@ -119,9 +119,9 @@ def _shares(raw: str) -> tuple[collections.Counter[str], collections.Counter[str
         leaf = stack.split(";")[-1]
         function, _, where = leaf.partition(" (")
         path = where.rsplit(":", 1)[0]
-        by_function[f"{function} ({path.rsplit('/', 1)[-1]})"] += samples
+        by_function[f"{function or 'C code'} ({'/'.join(path.split('/')[-2:])})"] += samples
         group = next((name for key, name in GROUPS if key in f"/{path}"), None)
-        by_group[group or f"other: {path.rsplit('/', 1)[-1] or 'C code'}"] += samples
+        by_group[group or f"other: {'/'.join(path.split('/')[-2:]) or 'C code'}"] += samples
     return by_group, by_function, total
 
 
