@@ -13,11 +13,11 @@ bookkeeping, taken in one pass.
 
 What qualifies: `POST /graphql` with a JSON body of at most MAX_SOURCE_BYTES (by its
 `Content-Length`), and none of the headers that change an answer's way: `Origin`
-(CORS), `If-None-Match`, `Cache-Control`, `Idempotency-Key`, a read-after token, a
-dry run. The viewer must be one the auth cache vouches for (anonymous, or a fresh
-token), and the body bytes ones whose checks passed before (the prepared memo); then
-`fresh_hit` (server/pipeline/fresh_hit.py) answers when the result cache holds a
-fresh answer without a round trip. Everything else, including every request it
+(CORS), `If-None-Match`, `Cache-Control`, `Idempotency-Key`, a read-after token (its
+header or its cookie), a dry run. The viewer must be one the auth cache vouches for
+(anonymous, or a fresh token), and the body bytes ones whose checks passed before
+(the prepared memo); then `fresh_hit` (server/pipeline/fresh_hit.py) answers when the
+result cache holds a fresh answer without a round trip. Everything else, including every request it
 declines after reading the body, goes on to the full stack with the body handed on
 unread. With tracing on, the path is not installed: a span per request is wanted.
 
@@ -53,7 +53,7 @@ from server.observability.request_log import log_request
 from server.pipeline.fresh_hit import fresh_hit
 from server.pipeline.idempotency import IDEMPOTENCY_KEY_HEADER
 from server.pipeline.prepared_memo import MAX_SOURCE_BYTES
-from server.replicas.read_after import READ_AFTER_HEADER
+from server.replicas.read_after import READ_AFTER_HEADER, token_of
 from server.services import Services, services_of
 from server.settings import Settings
 
@@ -76,6 +76,7 @@ _READ = frozenset(
         b"authorization",
         b"content-length",
         b"content-type",
+        b"cookie",
         b"traceparent",
         b"x-forwarded-for",
         b"x-request-id",
@@ -189,6 +190,9 @@ class HitPathMiddleware:
         length = headers.get(b"content-length")
         if length is None or not length.isdigit() or int(length) > self.max_bytes:
             return None
+        cookie = headers.get(b"cookie")
+        if cookie is not None and token_of({"cookie": cookie.decode("latin-1")}) is not None:
+            return None  # a read-after token in its cookie: a writer reading its write
         content_type = headers.get(b"content-type")
         try:
             check_json_content_type(

@@ -152,6 +152,14 @@ def script(product: str) -> list[Step]:
             headers={"Cache-Control": "no-cache"},
             may_take_path=False,
         ),
+        Step(
+            "read-after cookie",
+            PRODUCT,
+            variables,
+            headers={"Cookie": "theme=dark; sf_read_after=x.y"},
+            may_take_path=False,
+        ),
+        Step("another cookie", PRODUCT, variables, headers={"Cookie": "theme=dark"}),
         Step("dry run", PRODUCT, variables, headers={"X-Cost-Dry-Run": "1"}, may_take_path=False),
         Step(
             "text/plain body",
