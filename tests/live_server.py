@@ -44,9 +44,7 @@ class LiveServer:
         return int(self.url.rsplit(":", 1)[1])
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        return read_whole(self.log)
 
     def pids(self) -> set[int]:
         """The server's process and its descendants (uvicorn's workers), from Linux's /proc."""
@@ -74,6 +72,17 @@ class LiveServer:
                         if os.readlink(fd) == socket_link:
                             return pid
         raise LookupError(f"no process of the server holds {socket_link}")
+
+
+def read_whole(log: IO[bytes]) -> str:
+    """Everything a child process has written to `log` so far.
+
+    Read through a file description of its own (`/proc/self/fd/N`): the child writes
+    through the one it inherited, whose offset a `seek(0)` here would move, and its
+    next line would then overwrite the file's start (CI saw the first log line cut).
+    """
+    with open(f"/proc/self/fd/{log.fileno()}", "rb") as reader:
+        return reader.read().decode(errors="replace")
 
 
 def _tcp_inode(*, local_port: int, remote_port: int) -> int:

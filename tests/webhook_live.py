@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from tests.live_server import ROOT
+from tests.live_server import ROOT, read_whole
 
 
 @dataclass
@@ -22,9 +22,7 @@ class WorkerProcess:
     log: IO[bytes]
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        return read_whole(self.log)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, jobs in flight stay `active` in Redis."""
