@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from loaders import prepared
 from loaders.sql import Dialect, Statement
@@ -38,19 +38,51 @@ its transactions start with (behind PgBouncer, `SET LOCAL statement_timeout`).""
 
 @asynccontextmanager
 async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConnection]:
-    """A connection of a short session of its own, in autocommit mode.
+    """A connection of its own from the pool, for one batch's statement.
 
-    Sibling fields resolve concurrently and an `AsyncSession` must never be
-    shared between tasks, so every batch opens its own. Reads need no
-    transaction: autocommit spares the BEGIN and ROLLBACK round trips that
-    would otherwise wrap every batch's one statement (unless the engine asks
-    for them, READ_TRANSACTIONS).
+    Sibling fields resolve concurrently and a connection must never be shared
+    between tasks, so every batch checks out its own. It is a bare
+    `AsyncConnection` of the sessionmaker's engine rather than a session's: a batch
+    uses no ORM state, and a session's set-up and tear-down (transaction states,
+    identity map, a second greenlet hop) cost more CPU than the statement itself
+    (bench/request_overhead.py, the product page). A sessionmaker bound to
+    anything but an engine gets a session's connection, as before.
+
+    Reads need no transaction: autocommit spares the BEGIN and ROLLBACK round
+    trips that would otherwise wrap every batch's one statement, unless the
+    engine asks for them (READ_TRANSACTIONS). The lean reads (loaders/prepared.py)
+    go to the driver directly, so no BEGIN is ever sent for them: they need no
+    isolation level set either.
     """
-    async with sessionmaker() as session:
-        if session.get_bind().get_execution_options().get(READ_TRANSACTIONS, False):
-            yield await session.connection()
-        else:
-            yield await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        async with sessionmaker() as session:
+            yield await _read_connection_of(session)
+        return
+    if bind.get_execution_options().get(READ_TRANSACTIONS, False):
+        async with bind.connect() as connection:
+            await connection.begin()
+            yield connection
+        return
+    if not prepared.engine_uses_lean_reads(bind):
+        async with bind.connect() as connection:  # closing resets the isolation level
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+        return
+    connection = await bind.connect()
+    try:
+        yield connection
+    finally:
+        # With no transaction, closing does no I/O (the pool's reset-on-return is a
+        # rollback the driver skips), so no cancellation can cut it short: it needs
+        # no task of its own, which `async with` would spend on every batch.
+        await connection.close()
+
+
+async def _read_connection_of(session: AsyncSession) -> AsyncConnection:
+    if session.get_bind().get_execution_options().get(READ_TRANSACTIONS, False):
+        return await session.connection()
+    return await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 async def fetch(

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from loaders.sql import Statement
 
@@ -104,6 +104,14 @@ def uses_lean_reads(connection: AsyncConnection) -> bool:
         connection.dialect.driver == "asyncpg"
         and sync is not None
         and sync.get_execution_options().get(LEAN_READS, True)
+    )
+
+
+def engine_uses_lean_reads(engine: AsyncEngine) -> bool:
+    """Whether reads on `engine`'s connections go through `fetch`, unless a connection
+    switches them off itself."""
+    return engine.dialect.driver == "asyncpg" and engine.get_execution_options().get(
+        LEAN_READS, True
     )
 
 
