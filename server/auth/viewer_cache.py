@@ -79,8 +79,11 @@ class AuthCache:
         absent, a fresh cached one), else None: `knows` and `viewer` in one lookup."""
         if not authorization:
             return ANONYMOUS
-        cached = self._entries.get(hash_token(authorization))
-        return cached[1] if cached is not None and cached[0] > self._clock() else None
+        try:  # indexing: TTLCache.get checks the entry twice (in, then [])
+            cached = self._entries[hash_token(authorization)]
+        except KeyError:
+            return None
+        return cached[1] if cached[0] > self._clock() else None
 
     async def viewer(
         self,

@@ -48,6 +48,10 @@ class CacheState(Enum):
     MISS = "MISS"
     BYPASS = "BYPASS"
 
+    def __init__(self, value: str) -> None:
+        # The metrics' label, read as a plain attribute: every answer is counted by it.
+        self.label = value.lower()
+
 
 def viewer_scope(viewer: Viewer) -> str | None:
     """The private scope of `viewer` (its role included, so a changed role starts

@@ -48,13 +48,19 @@ def for_media_type(headers: Mapping[str, str], media_type: str) -> dict[str, str
     """`headers` of an answer served as `media_type`, chosen by `Accept`: `Accept` added
     to its `Vary` (one header), its ETag made that representation's."""
     represented = dict(headers)
-    varies = [name.strip() for name in represented.get("Vary", "").split(",") if name.strip()]
-    if not any(name.lower() == "accept" for name in varies):
-        varies.append("Accept")
-    represented["Vary"] = ", ".join(varies)
+    represented["Vary"] = _varied_by_accept(represented.get("Vary", ""))
     if "ETag" in represented:
         represented["ETag"] = representation_etag(represented["ETag"], media_type)
     return represented
+
+
+@functools.lru_cache(maxsize=64)  # "" or "Authorization", asked on every answer
+def _varied_by_accept(vary: str) -> str:
+    """The `Vary` value `vary` with `Accept` among its names."""
+    varies = [name.strip() for name in vary.split(",") if name.strip()]
+    if not any(name.lower() == "accept" for name in varies):
+        varies.append("Accept")
+    return ", ".join(varies)
 
 
 def representation_etag(body_etag: str, media_type: str) -> str:

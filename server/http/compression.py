@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from starlette.middleware import Middleware
@@ -332,11 +333,20 @@ def _merge_vary(headers: list[tuple[bytes, bytes]]) -> None:
 
 def _merge_vary_by_name(headers: dict[str, str]) -> None:
     """`_merge_vary` for headers by name (one `Vary` at most)."""
-    name = next((n for n in headers if n.lower() == "vary"), "Vary")
-    varied = _varied_by_coding([n.strip() for n in headers.get(name, "").split(",")])
+    if "Vary" in headers:  # as this app names it: no scan of every name
+        name = "Vary"
+    else:
+        name = next((n for n in headers if n.lower() == "vary"), "Vary")
+    varied = _vary_value_by_coding(headers.get(name, ""))
     if varied is not None:
         headers.pop(name, None)
         headers["Vary"] = varied
+
+
+@functools.lru_cache(maxsize=256)  # a handful of Vary values, one per answer sent whole
+def _vary_value_by_coding(value: str) -> str | None:
+    """`_varied_by_coding` of a `Vary` header's value."""
+    return _varied_by_coding([name.strip() for name in value.split(",")])
 
 
 def _varied_by_coding(names: list[str]) -> str | None:

@@ -22,6 +22,7 @@ these objects were a sizeable part of it (bench/request_overhead.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ class Answer:
 
     async def respond(self, send: Send) -> None:
         """Sends the answer."""
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        raw = [(_raw_name(k), v.encode("latin-1")) for k, v in self.headers.items()]
         if self.status >= 200 and self.status not in (204, 304):
             raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
         raw.append((b"content-type", self.media_type.encode("latin-1")))
@@ -92,6 +93,11 @@ class Answer:
         """Does the work due once the answer was sent."""
         for work in self.after:
             await work()
+
+
+@functools.lru_cache(maxsize=256)  # the few header names this app sends, on every answer
+def _raw_name(name: str) -> bytes:
+    return name.lower().encode("latin-1")
 
 
 def _response(content: bytes, results: list[Result], *, status: int, media_type: str) -> Answer:

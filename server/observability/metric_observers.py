@@ -143,17 +143,19 @@ def observe_operation(
     else:
         outcome = "ok"
     child = metrics.child
-    child(metrics.operations, kind, name, outcome).inc()
-    child(metrics.operation_duration, kind, name).observe(seconds)
+    operations, duration = metrics.operation_series(kind, name, outcome)
+    operations.inc()
+    duration.observe(seconds)
     for code in codes:
         child(metrics.errors, code).inc()
     if result.status == 429:
         metrics.rate_limited.inc()
     if result.bill is not None and ran:
-        child(metrics.query_cost, "requested").observe(result.bill.requested)
-        child(metrics.query_cost, "actual").observe(result.bill.actual)
+        requested, actual = metrics.cost_series()
+        requested.observe(result.bill.requested)
+        actual.observe(result.bill.actual)
     if result.served is not None:
-        child(metrics.cache_requests, "response", result.served.state.value.lower()).inc()
+        child(metrics.cache_requests, "response", result.served.state.label).inc()
     elif result.bypassed_cache:
         child(metrics.cache_requests, "response", "bypass").inc()
     persisted = _persisted(graphql_request, codes, ran)

@@ -80,6 +80,7 @@ class Metrics:
     """The distinct operation names seen (at most MAX_OPERATION_NAMES)."""
     pool: PoolCollector = field(default_factory=lambda: PoolCollector())
     _children: dict[tuple[int, tuple[str, ...]], Any] = field(default_factory=dict)
+    _operation_series: dict[tuple[str, str, str], tuple[Any, Any]] = field(default_factory=dict)
 
     def child(self, family: MetricWrapperBase, *values: str) -> Any:
         """`family.labels(*values)`, found in one dictionary lookup: prometheus-client's
@@ -90,6 +91,22 @@ class Metrics:
         if found is None:
             found = self._children[key] = family.labels(*values)
         return found
+
+    def operation_series(self, kind: str, name: str, outcome: str) -> tuple[Any, Any]:
+        """The `operations` and `operation_duration` children of one operation, found
+        in one lookup: every answer counts in both."""
+        key = (kind, name, outcome)
+        found = self._operation_series.get(key)
+        if found is None:
+            found = self._operation_series[key] = (
+                self.child(self.operations, kind, name, outcome),
+                self.child(self.operation_duration, kind, name),
+            )
+        return found
+
+    def cost_series(self) -> tuple[Any, Any]:
+        """The `query_cost` children of the requested and the actual cost."""
+        return self.child(self.query_cost, "requested"), self.child(self.query_cost, "actual")
 
     @classmethod
     def create(cls, *, multiprocess_dir: str | None = None) -> Metrics:

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from resolvers.viewer import Viewer
 from server.ratelimit.buckets import InMemoryRateLimiter
@@ -61,7 +61,8 @@ class Bill:
         self.actual = actual
         if self.bucket is not None and self.refund_amount:
             available = min(self.policy.maximum, self.bucket.available + self.refund_amount)
-            self.bucket = replace(self.bucket, available=max(0, available))
+            # The constructor, not `dataclasses.replace`: this runs on every answer.
+            self.bucket = Bucket(self.bucket.allowed, max(0, available), self.bucket.policy)
 
     async def refund(self) -> None:
         """Sends the refund to the buckets' store (after the answer, as a background task)."""
