@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Coroutine, Hashable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from loaders import prepared
+from loaders.held_connection import held_connection, holding_connection
 from loaders.sql import Dialect, Statement
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -69,6 +70,16 @@ async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConn
             await connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
         return
+    held = held_connection(bind)
+    if held is not None:  # an operation's batches: one connection kept between them
+        connection = await held.take()
+        reusable = False
+        try:
+            yield connection
+            reusable = True
+        finally:
+            await held.give_back(connection, reusable=reusable)
+        return
     connection = await bind.connect()
     try:
         yield connection
@@ -77,6 +88,19 @@ async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConn
         # rollback the driver skips), so no cancellation can cut it short: it needs
         # no task of its own, which `async with` would spend on every batch.
         await connection.close()
+
+
+def operation_reads(sessionmaker: SessionMaker) -> AbstractAsyncContextManager[None]:
+    """Around one operation's execution: its batches' lean reads keep one connection
+    between them (loaders/held_connection.py); nothing changes for other reads."""
+    bind = sessionmaker.kw.get("bind")
+    if (
+        not isinstance(bind, AsyncEngine)
+        or bind.get_execution_options().get(READ_TRANSACTIONS, False)
+        or not prepared.engine_uses_lean_reads(bind)
+    ):
+        return nullcontext()
+    return holding_connection(bind)
 
 
 async def _read_connection_of(session: AsyncSession) -> AsyncConnection:

@@ -15,7 +15,7 @@ import orjson
 from graphql import ExecutionResult
 
 from loaders import Loaders
-from loaders.batch import SessionMaker
+from loaders.batch import SessionMaker, operation_reads
 from loaders.observer import reset, run_as
 from loaders.records import UserRecord
 from loaders.tags import entity_tag
@@ -106,12 +106,13 @@ async def _execute(
     # starts name their own); this runs in the operation's own task context.
     attributed = run_as(MUTATION) if is_mutation(prepared.operation) else None
     try:
-        result = await services.executor.execute(
-            prepared.document,
-            operation_name=graphql_request.operation_name,
-            variables=graphql_request.variables,
-            context=context,
-        )
+        async with operation_reads(sessionmaker):
+            result = await services.executor.execute(
+                prepared.document,
+                operation_name=graphql_request.operation_name,
+                variables=graphql_request.variables,
+                context=context,
+            )
     except QueryTimeout as timeout:
         return Executed(timeout.result, prepared.price.requested, True, loaders.tags)
     finally:
