@@ -51,9 +51,10 @@ class Loaders:
     the loop when a loader is created): `Loaders(sessionmaker=..., dialect=...)`,
     `dialect` being `engine.dialect.name`. A loader is created on first use, so
     a request pays only for the loaders it touches, and caches its values for
-    the request (`prime` / `clear` after a write). Every batch opens its own
-    short session from `sessionmaker`, and hands out the records of
-    `loaders.records`, not ORM instances. Root listings, which take arguments
+    the request (`prime` / `clear` after a write). Every batch reads on a
+    connection of its own from `sessionmaker`'s engine (inside `operation_reads`,
+    the one its operation keeps between batches: loaders/batch.py), and hands
+    out the records of `loaders.records`, not ORM instances. Root listings, which take arguments
     rather than keys, are plain functions in `loaders.listings`; pass them
     `sessionmaker` and `dialect` from here. With an `entity_cache`, the by-id
     loaders read through it: only the ids it does not hold reach the database.
