@@ -38,6 +38,16 @@ def write(results_markdown: str, directory: Path, date: str) -> Path:
     return report
 
 
+def run_name(directory: Path, date: str) -> str:
+    """The name of this run's files: the date, or `<date>-N` for a later run that day
+    (an earlier report is kept, not overwritten)."""
+    name, n = date, 1
+    while (directory / f"{name}.md").exists():
+        n += 1
+        name = f"{date}-{n}"
+    return name
+
+
 def options_from(args: argparse.Namespace) -> Options:
     quick = args.quick
     return Options(
@@ -68,7 +78,7 @@ def main() -> None:
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    date = datetime.datetime.now(datetime.UTC).date().isoformat()
+    date = run_name(args.output_dir, datetime.datetime.now(datetime.UTC).date().isoformat())
     command = shlex.join(["python", "-m", "bench.suite", *sys.argv[1:]])
     results = run_suite(options_from(args), command=command, date=date)
     chart = f"{date}-chart.png"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.processes import cpu_ms, descendants, tree_cpu_ms
-from bench.suite.__main__ import write
+from bench.suite.__main__ import run_name, write
 from bench.suite.chart import write_chart
 from bench.suite.figures import AFTER, BARE, BEFORE, CACHED, UNCACHED, Figures, Results
 from bench.suite.load import Sample
@@ -121,3 +121,12 @@ def test_the_cpu_of_a_process_tree_counts_its_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_second_run_on_one_day_keeps_the_first_report(tmp_path: Path) -> None:
+    assert run_name(tmp_path, "2026-12-02") == "2026-12-02"
+    (tmp_path / "2026-12-02.md").write_text("# first\n")
+    assert run_name(tmp_path, "2026-12-02") == "2026-12-02-2"
+    (tmp_path / "2026-12-02-2.md").write_text("# second\n")
+    assert run_name(tmp_path, "2026-12-02") == "2026-12-02-3"
+    assert run_name(tmp_path, "2026-12-03") == "2026-12-03"
