@@ -9,8 +9,10 @@ keeps one connection between its batches: a batch takes it when it is free,
 checks another out of the pool when it is not, and gives back the one it used;
 one idle connection is kept, any other goes straight back to the pool. The
 product page then checks out three connections instead of five, a customer's
-order history one instead of three. Nothing is held beyond the operation, and
-never more than one connection idle, so the pool sees almost the demand it saw.
+order history one instead of three. Nothing is held beyond the operation, never
+more than one connection idle, and none at all while the pool has none to spare
+(every connection out, no more may be opened): then a batch of this or another
+operation may be waiting for one, and it goes straight back.
 
 Only lean reads (loaders/prepared.py) use it: they run outside any transaction,
 so a connection carries no state from one batch to the next. A batch that
@@ -32,6 +34,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.pool import Pool, QueuePool
 
 
 class HeldConnection:
@@ -52,9 +55,15 @@ class HeldConnection:
         return await self.engine.connect()
 
     async def give_back(self, connection: AsyncConnection, *, reusable: bool) -> None:
-        """Keeps `connection` idle for the next batch when it may be reused and none is;
-        else closes it (back to the pool)."""
-        if reusable and not self._ended and self._idle is None and not connection.invalidated:
+        """Keeps `connection` idle for the next batch when it may be reused, none is, and
+        the pool has connections to spare; else closes it (back to the pool)."""
+        if (
+            reusable
+            and not self._ended
+            and self._idle is None
+            and not connection.invalidated
+            and _has_spare(self.engine.sync_engine.pool)
+        ):
             self._idle = connection
             return
         await connection.close()
@@ -65,6 +74,16 @@ class HeldConnection:
         connection, self._idle = self._idle, None
         if connection is not None:
             await connection.close()
+
+
+def _has_spare(pool: Pool) -> bool:
+    """Whether `pool` could hand out a connection now without waiting: one is free, or
+    it may open another. When it cannot, a batch of this or another operation may be
+    waiting, and a connection kept idle here would keep it waiting."""
+    if not isinstance(pool, QueuePool):
+        return False
+    limit = pool._max_overflow  # no public reading of it; -1: no limit
+    return pool.checkedin() > 0 or limit == -1 or pool.overflow() < limit
 
 
 _held: contextvars.ContextVar[HeldConnection | None] = contextvars.ContextVar(

@@ -18,6 +18,8 @@ from loaders import Dialect, Loaders
 from loaders.batch import operation_reads, read_connection
 from loaders.held_connection import HeldConnection, held_connection, holding_connection
 from schema.global_id import to_global_id
+from server.database import create_engine
+from server.settings import Settings
 from tests.conftest import Api, Database
 from tests.factories import Factory
 
@@ -166,3 +168,28 @@ async def test_loaders_inside_an_operation_read_what_they_read_outside(
         inside = await read()
     assert repr(inside) == repr(outside)
     assert db.engine.pool.checkedout() == 0
+
+
+async def test_with_no_connection_to_spare_a_batch_s_connection_goes_back_to_the_pool(
+    db: Database,
+) -> None:
+    """Kept idle, it would keep a sibling batch (or another request) waiting for the
+    pool: up to its timeout when the pool has nothing else to give."""
+    postgres_only(db)
+    engine = create_engine(
+        Settings.from_env({"DATABASE_URL": db.url, "DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0"})
+    )
+    try:
+        held = HeldConnection(engine)
+        first = await held.take()
+        sibling = asyncio.create_task(held.take())  # the pool's one connection is out
+        await asyncio.sleep(0.05)
+        assert not sibling.done()
+        await held.give_back(first, reusable=True)
+        second = await asyncio.wait_for(sibling, 5)
+        assert first.closed
+        await held.give_back(second, reusable=True)
+        await held.end()
+        assert engine.sync_engine.pool.checkedout() == 0
+    finally:
+        await engine.dispose()
