@@ -12,17 +12,27 @@ Cheaper than a future of its own per caller, mirrored by a callback: the
 dashboard makes hundreds of loads per request, and each callback is one more
 turn of the event loop (measured: +10% CPU per request).
 
+A batch starts in fewer turns of the event loop than aiodataloader's: its own
+dispatch schedules a task that only starts the batch's task (two tasks, three
+turns before the statement is sent); here one callback starts the batch's task.
+A caller that knows every key of a level (the compiled executor) queues them with
+`queue` and runs the batch itself, in its own task: no callback and no task at all.
+
 Example:
     loader = IsolatedDataLoader(batch_fn)
     first, second = loader.load(1), loader.load(1)  # one key in the batch, one future
+    pending, batch = loader.queue([2, 3])
+    if batch is not None:
+        await batch  # the statement for 2 and 3, run in this task
 """
 
 from __future__ import annotations
 
 from asyncio import AbstractEventLoop, Future
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
-from aiodataloader import DataLoader
+from aiodataloader import DataLoader, Loader, dispatch_queue_batch
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -54,3 +64,41 @@ class IsolatedDataLoader(DataLoader[K, V]):
             self._cache[cache_key] = future
         self.do_resolve_reject(key, future)
         return future
+
+    def do_resolve_reject(self, key: K, future: Future[V]) -> None:
+        # Queued; the first key of a batch schedules its dispatch (aiodataloader's
+        # contract: pinned by tests/loaders/test_dataloader.py).
+        self._queue.append(Loader(key=key, future=future))
+        if len(self._queue) == 1:
+            self.loop.call_soon(self._dispatch_queued)
+
+    def _dispatch_queued(self) -> None:
+        batch = self._take_batch()
+        if batch is not None:
+            self.loop.create_task(batch)
+
+    def queue(self, keys: Iterable[K]) -> tuple[list[Future[V]], Coroutine[Any, Any, None] | None]:
+        """Loads `keys` without scheduling a dispatch: their futures not yet done, and
+        the batch of every key queued so far (these and any queued before), for the
+        caller to await, or None when nothing is queued."""
+        pending: list[Future[V]] = []
+        cache = self._cache
+        for key in keys:
+            cache_key = self.get_cache_key(key)
+            future: Future[V] | None = cache.get(cache_key)
+            if future is None:
+                future = SharedFuture(loop=self.loop)
+                if self.cache:
+                    cache[cache_key] = future
+                self._queue.append(Loader(key=key, future=future))
+            if not future.done():
+                pending.append(future)
+        return pending, self._take_batch()
+
+    def _take_batch(self) -> Coroutine[Any, Any, None] | None:
+        # One batch whatever its size: no loader here sets `max_batch_size`.
+        queued = self._queue
+        if not queued:
+            return None
+        self._queue = []
+        return dispatch_queue_batch(self, queued)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from inspect import iscoroutine
 from typing import Any
 
@@ -30,6 +30,7 @@ from graphql import ExecutionResult, GraphQLError, GraphQLObjectType, located_er
 from graphql.execution.executor import Executor as CoreExecutor
 from graphql.pyutils import Path, inspect, is_iterable
 
+from loaders.dataloader import IsolatedDataLoader
 from schema.compiled.plan import (
     ABSTRACT,
     ATTRIBUTE,
@@ -139,11 +140,39 @@ class Run:
     async def _preload(self, level: list[tuple[SelectionPlan, list[Item]]]) -> None:
         """Loads every relation the level selects, for all its objects at once: each
         loader batches its keys into one statement, the loaders run concurrently, and
-        the relation fields then find their values ready (no awaitable per object)."""
+        the relation fields then find their values ready (no awaitable per object).
+        The batches run from here, not from the loaders' own dispatch: the first in
+        this task, the others in a task each, all started before any is awaited."""
         loaders = getattr(self.core.context_value, "loaders", None)
         if loaders is None:
             return
         pending: list[asyncio.Future[Any]] = []
+        batches: list[Coroutine[Any, Any, None]] = []
+        try:
+            self._queue_level(level, loaders, pending, batches)
+        except BaseException:
+            for batch in batches:  # their keys' futures complete all the same
+                asyncio.ensure_future(batch)
+            raise
+        if batches:
+            others = [asyncio.ensure_future(batch) for batch in batches[1:]]
+            await batches[0]  # a failure reaches its keys' futures, not this task
+            for task in others:
+                await task
+        for future in pending:
+            if not future.done():
+                with contextlib.suppress(Exception):  # the field reports it
+                    await future
+
+    def _queue_level(
+        self,
+        level: list[tuple[SelectionPlan, list[Item]]],
+        loaders: Any,
+        pending: list[asyncio.Future[Any]],
+        batches: list[Coroutine[Any, Any, None]],
+    ) -> None:
+        """Queues the keys of every relation the level selects: the futures still to
+        complete go to `pending`, each loader's batch to `batches`, none dispatched."""
         for selection, items in level:
             for plan in selection.fields:
                 relation = plan.relation
@@ -155,14 +184,16 @@ class Run:
                 attribute = relation.key
                 keys = {getattr(source, attribute, None) for _position, source, _out in items}
                 keys.discard(None)
-                for key in keys:
+                if isinstance(loader, IsolatedDataLoader):
+                    waiting, batch = loader.queue(keys)
+                    pending += waiting
+                    if batch is not None:
+                        batches.append(batch)
+                    continue
+                for key in keys:  # any other loader dispatches itself
                     future = loader.load(key)
                     if not future.done():
                         pending.append(future)
-        for future in pending:
-            if not future.done():
-                with contextlib.suppress(Exception):  # the field reports it
-                    await future
 
     async def _settle(
         self,
@@ -170,12 +201,14 @@ class Run:
         then: list[tuple[FieldPlan, Completion, Any, str | int, Position]],
     ) -> None:
         """Awaits a level's values and completes them. Coroutines become tasks, all
-        started before anything is awaited; the loader futures of a level complete
-        together, batch by batch, so awaiting them in turn suspends once per batch
-        and costs no callback per future, as `gather` would."""
-        started: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(w) if iscoroutine(w) else w  # type: ignore[misc]
-            for w in waiting
+        started before anything is awaited, except a first one: awaited first, it
+        runs in this task (the root field's resolver, a nested page's) while the
+        others start. The loader futures of a level complete together, batch by
+        batch, so awaiting them in turn suspends once per batch and costs no callback
+        per future, as `gather` would."""
+        started: list[Awaitable[Any]] = [
+            asyncio.ensure_future(w) if index and iscoroutine(w) else w
+            for index, w in enumerate(waiting)
         ]
         try:
             for future, (plan, completion, container, key, parent) in zip(

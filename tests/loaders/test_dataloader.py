@@ -59,3 +59,57 @@ async def test_errors_reach_every_caller_and_none_is_refused() -> None:
             await future
     with pytest.raises(TypeError):
         loader.load(None)  # type: ignore[arg-type]
+
+
+async def test_a_load_s_batch_starts_on_the_second_turn_of_the_loop() -> None:
+    # aiodataloader's own dispatch needs a third: a task that only starts the batch's.
+    started: list[list[int]] = []
+
+    async def batch(keys: list[int]) -> list[int]:
+        started.append(keys)
+        return keys
+
+    loader: IsolatedDataLoader[int, int] = IsolatedDataLoader(batch)
+    first, second = loader.load(1), loader.load(2)
+    await asyncio.sleep(0)
+    assert started == []
+    await asyncio.sleep(0)
+    assert started == [[1, 2]]
+    assert (await first, await second) == (1, 2)
+
+
+async def test_queued_keys_wait_for_their_caller_to_run_the_batch() -> None:
+    batches: list[list[int]] = []
+
+    async def batch(keys: list[int]) -> list[str]:
+        batches.append(keys)
+        return [f"v{k}" for k in keys]
+
+    loader: IsolatedDataLoader[int, str] = IsolatedDataLoader(batch)
+    assert await loader.load(1) == "v1"
+    earlier = loader.load(2)  # queued by a plain load: it joins the caller's batch
+    pending, run = loader.queue([1, 2, 3])
+    assert run is not None
+    assert earlier in pending and len(pending) == 2  # 1 is loaded already
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert batches == [[1]]  # nothing dispatched on its own
+    await run
+    assert batches == [[1], [2, 3]]
+    assert [future.result() for future in pending] == ["v2", "v3"]
+    assert loader.queue([1, 2, 3]) == ([], None)  # all loaded: no batch
+    await asyncio.sleep(0)
+    assert batches == [[1], [2, 3]]  # the plain load's dispatch found nothing left
+
+
+async def test_a_queued_batch_that_fails_fails_its_keys_only() -> None:
+    async def batch(keys: list[int]) -> list[int]:
+        raise ValueError("down")
+
+    loader: IsolatedDataLoader[int, int] = IsolatedDataLoader(batch)
+    pending, run = loader.queue([1, 2])
+    assert run is not None
+    await run  # the failure goes to the futures, not to the caller of the batch
+    for future in pending:
+        with pytest.raises(ValueError, match="down"):
+            future.result()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
+from schema.compiled.compare import shadowing
 from schema.global_id import to_global_id
 from tests.conftest import Api
 from tests.factories import Factory, at
@@ -111,3 +113,46 @@ async def test_nested_pages_are_per_parent(api: Api, factory: Factory, first: in
         assert node["reviews"] == alone["product"]["reviews"]
         assert len(node["reviews"]["nodes"]) == min(first, node["reviews"]["totalCount"])
         assert node["reviews"]["pageInfo"]["hasNextPage"] is (node["reviews"]["totalCount"] > first)
+
+
+PRODUCT_PAGE = """query($id: ID!) { product(id: $id) {
+  name averageRating reviewCount category { name }
+  reviews(first: 10) { nodes { rating author { name } } }
+} }"""
+
+
+async def test_a_level_s_batches_start_no_task_but_for_the_concurrent_ones(
+    api: Api, factory: Factory
+) -> None:
+    """The compiled executor runs each level's batches itself: the first in the
+    operation's own task, one task for each other loader of the level; only the loads
+    of resolvers (the product, its page of reviews) start a task of their own."""
+    import asyncio
+
+    category = await factory.category()
+    product = await factory.product(category_id=category)
+    for _ in range(3):
+        await factory.review(product_id=product, user_id=await factory.user())
+    variables = {"id": to_global_id("Product", product)}
+    await api.data(PRODUCT_PAGE, variables)  # warm: the viewer and schema caches
+
+    loop = asyncio.get_running_loop()
+    batch_tasks: list[list[Any]] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        # Not the tests' shadow run on graphql-core (tests/conftest.py), which compares.
+        if getattr(coro, "__qualname__", "") == "dispatch_queue_batch" and not shadowing.get():
+            batch_tasks.append([entry.key for entry in coro.cr_frame.f_locals["queue"]])
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        api.statements.clear()
+        data = await api.data(PRODUCT_PAGE, variables)
+    finally:
+        loop.set_task_factory(None)
+    assert len(data["product"]["reviews"]["nodes"]) == 3
+    # product; category and rating side by side, reviews; their authors
+    assert len(api.statements) == 5
+    # The product's and the reviews page's loads, and one of level two's two loaders.
+    assert len(batch_tasks) == 3, batch_tasks

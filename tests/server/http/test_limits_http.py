@@ -314,6 +314,46 @@ async def test_execution_timeout(db: Database, monkeypatch: pytest.MonkeyPatch) 
         await passes(api, "{ categories { name } }")
 
 
+
+async def test_a_timeout_mid_statement_leaves_the_pool_sound(
+    db: Database, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled executor runs a level's batch in the operation's own task, so a
+    timeout cancels that batch mid-statement: its connection must not go back to
+    the pool still busy (asyncpg: "another operation is in progress"). One pooled
+    connection, so the next requests read on whatever the cancelled one left."""
+    from sqlalchemy import func, select
+
+    from loaders import entities
+    from loaders.batch import fetch, read_connection
+
+    category = await factory.category(name="Lamps")
+    await factory.product(name="Lamp", category_id=category)
+    query = "{ products(first: 5) { nodes { name category { name } } } }"
+    original = entities.fetch_all
+
+    async def slow(sessionmaker: Any, statement: Any, params: Any) -> Any:
+        async with read_connection(sessionmaker) as connection:
+            if db.backend == "postgresql":
+                await fetch(connection, select(func.pg_sleep(5)), {})
+            else:
+                await asyncio.sleep(5)
+        raise AssertionError("not cancelled")
+
+    settings = {"EXECUTION_TIMEOUT_MS": "300", "DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0"}
+    async with serve(db, **settings) as api:
+        await passes(api, query)
+        monkeypatch.setattr(entities, "fetch_all", slow)
+        response = await api.post(query)
+        body = response.json()
+        assert body["errors"][0]["extensions"]["code"] == "QUERY_TIMEOUT", body
+        monkeypatch.setattr(entities, "fetch_all", original)
+        for _ in range(3):
+            body = await passes(api, query)
+            assert body["data"]["products"]["nodes"][0]["category"] == {"name": "Lamps"}
+        await asyncio.sleep(0.05)
+        assert api.services.engine.pool.checkedout() == 0
+
 async def test_statement_timeout(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     if db.backend != "postgresql":
         pytest.skip("statement_timeout is PostgreSQL's")
