@@ -75,6 +75,8 @@ class IsolatedDataLoader(DataLoader[K, V]):
     def _dispatch_queued(self) -> None:
         batch = self._take_batch()
         if batch is not None:
+            # Unreferenced, as aiodataloader's own: while it waits, the driver's
+            # future holds it; a done-callback to keep it would cost a turn of the loop.
             self.loop.create_task(batch)
 
     def queue(self, keys: Iterable[K]) -> tuple[list[Future[V]], Coroutine[Any, Any, None] | None]:

@@ -95,6 +95,9 @@ class Position:
         return self._path
 
 
+_ORPHANED: set[asyncio.Future[Any]] = set()
+"""Batches left running by a level that failed while queueing them."""
+
 # (parent position, source value, output dict) of one object at a level.
 Item = tuple[Position, Any, dict[str, Any]]
 
@@ -152,7 +155,9 @@ class Run:
             self._queue_level(level, loaders, pending, batches)
         except BaseException:
             for batch in batches:  # their keys' futures complete all the same
-                asyncio.ensure_future(batch)
+                task = asyncio.ensure_future(batch)
+                _ORPHANED.add(task)  # asyncio keeps only a weak reference
+                task.add_done_callback(_ORPHANED.discard)
             raise
         if batches:
             others = [asyncio.ensure_future(batch) for batch in batches[1:]]

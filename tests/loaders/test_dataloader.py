@@ -90,7 +90,8 @@ async def test_queued_keys_wait_for_their_caller_to_run_the_batch() -> None:
     earlier = loader.load(2)  # queued by a plain load: it joins the caller's batch
     pending, run = loader.queue([1, 2, 3])
     assert run is not None
-    assert earlier in pending and len(pending) == 2  # 1 is loaded already
+    assert earlier in pending
+    assert len(pending) == 2  # 1 is loaded already
     for _ in range(3):
         await asyncio.sleep(0)
     assert batches == [[1]]  # nothing dispatched on its own

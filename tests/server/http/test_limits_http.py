@@ -314,7 +314,6 @@ async def test_execution_timeout(db: Database, monkeypatch: pytest.MonkeyPatch) 
         await passes(api, "{ categories { name } }")
 
 
-
 async def test_a_timeout_mid_statement_leaves_the_pool_sound(
     db: Database, factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -353,6 +352,7 @@ async def test_a_timeout_mid_statement_leaves_the_pool_sound(
             assert body["data"]["products"]["nodes"][0]["category"] == {"name": "Lamps"}
         await asyncio.sleep(0.05)
         assert api.services.engine.pool.checkedout() == 0
+
 
 async def test_statement_timeout(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     if db.backend != "postgresql":
