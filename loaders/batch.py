@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from loaders import prepared
 from loaders.held_connection import held_connection, holding_connection
+from loaders.pool_checkout import checkin, checkout
 from loaders.sql import Dialect, Statement
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -80,14 +81,14 @@ async def read_connection(sessionmaker: SessionMaker) -> AsyncIterator[AsyncConn
         finally:
             await held.give_back(connection, reusable=reusable)
         return
-    connection = await bind.connect()
+    connection = await checkout(bind)
     try:
         yield connection
     finally:
         # With no transaction, closing does no I/O (the pool's reset-on-return is a
         # rollback the driver skips), so no cancellation can cut it short: it needs
         # no task of its own, which `async with` would spend on every batch.
-        await connection.close()
+        await checkin(connection)
 
 
 def operation_reads(sessionmaker: SessionMaker) -> AbstractAsyncContextManager[None]:

@@ -3,8 +3,9 @@
 An operation's batches run level by level: the product page's product, then its
 category, rating and reviews side by side, then the reviews' authors. Each batch
 needs a connection of its own while it runs (siblings run concurrently), and
-checking one out of SQLAlchemy's pool and back costs about as much CPU as the
-lean read itself (two greenlet hops, the pool's bookkeeping). So the operation
+checking one out of SQLAlchemy's pool and back costs CPU even without the
+greenlet hops (loaders/pool_checkout.py): the pool's bookkeeping, its events,
+a Connection and its AsyncConnection. So the operation
 keeps one connection between its batches: a batch takes it when it is free,
 checks another out of the pool when it is not, and gives back the one it used;
 one idle connection is kept, any other goes straight back to the pool. The
@@ -36,6 +37,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import Pool, QueuePool
 
+from loaders.pool_checkout import checkin, checkout
+
 
 class HeldConnection:
     """The connection an operation keeps between batches on `engine` (at most one idle)."""
@@ -51,8 +54,8 @@ class HeldConnection:
         if connection is not None and not connection.invalidated:
             return connection
         if connection is not None:
-            await connection.close()
-        return await self.engine.connect()
+            await checkin(connection)
+        return await checkout(self.engine)
 
     async def give_back(self, connection: AsyncConnection, *, reusable: bool) -> None:
         """Keeps `connection` idle for the next batch when it may be reused, none is, and
@@ -66,14 +69,14 @@ class HeldConnection:
         ):
             self._idle = connection
             return
-        await connection.close()
+        await checkin(connection)
 
     async def end(self) -> None:
         """Gives the idle connection back to the pool; batches still running close their own."""
         self._ended = True
         connection, self._idle = self._idle, None
         if connection is not None:
-            await connection.close()
+            await checkin(connection)
 
 
 def _has_spare(pool: Pool) -> bool:

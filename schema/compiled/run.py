@@ -150,18 +150,19 @@ class Run:
         if loaders is None:
             return
         pending: list[asyncio.Future[Any]] = []
-        batches: list[Coroutine[Any, Any, None]] = []
+        batches: list[tuple[IsolatedDataLoader[Any, Any], Coroutine[Any, Any, None]]] = []
         try:
             self._queue_level(level, loaders, pending, batches)
         except BaseException:
-            for batch in batches:  # their keys' futures complete all the same
+            for _loader, batch in batches:  # their keys' futures complete all the same
                 task = asyncio.ensure_future(batch)
                 _ORPHANED.add(task)  # asyncio keeps only a weak reference
                 task.add_done_callback(_ORPHANED.discard)
             raise
         if batches:
-            others = [asyncio.ensure_future(batch) for batch in batches[1:]]
-            await batches[0]  # a failure reaches its keys' futures, not this task
+            # The loader's loop: `ensure_future` would look it up (a getpid syscall).
+            others = [loader.loop.create_task(batch) for loader, batch in batches[1:]]
+            await batches[0][1]  # a failure reaches its keys' futures, not this task
             for task in others:
                 await task
         for future in pending:
@@ -174,7 +175,7 @@ class Run:
         level: list[tuple[SelectionPlan, list[Item]]],
         loaders: Any,
         pending: list[asyncio.Future[Any]],
-        batches: list[Coroutine[Any, Any, None]],
+        batches: list[tuple[IsolatedDataLoader[Any, Any], Coroutine[Any, Any, None]]],
     ) -> None:
         """Queues the keys of every relation the level selects: the futures still to
         complete go to `pending`, each loader's batch to `batches`, none dispatched."""
@@ -193,7 +194,7 @@ class Run:
                     waiting, batch = loader.queue(keys)
                     pending += waiting
                     if batch is not None:
-                        batches.append(batch)
+                        batches.append((loader, batch))
                     continue
                 for key in keys:  # any other loader dispatches itself
                     future = loader.load(key)
