@@ -28,7 +28,7 @@ Example:
 
 from __future__ import annotations
 
-from asyncio import AbstractEventLoop, Future
+from asyncio import Future
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -39,16 +39,18 @@ V = TypeVar("V")
 
 
 class SharedFuture(Future[V]):
-    """A load's future, shared by every caller of its key: none of them may cancel it."""
-
-    def __init__(self, *, loop: AbstractEventLoop) -> None:
-        super().__init__(loop=loop)
+    """A load's future, shared by every caller of its key: none of them may cancel it.
+    (No `__init__` of its own: hundreds are made per request, in C this way.)"""
 
     def cancel(self, msg: Any | None = None) -> bool:
         return False
 
 
 class IsolatedDataLoader(DataLoader[K, V]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._custom_cache_key = kwargs.get("get_cache_key") is not None or len(args) > 4
+
     def load(self, key: K) -> Future[V]:
         # aiodataloader's own `load`, but the future is a SharedFuture (its internals,
         # `_cache` and `do_resolve_reject`, are pinned by tests/loaders/test_dataloader.py).
@@ -82,17 +84,27 @@ class IsolatedDataLoader(DataLoader[K, V]):
     def queue(self, keys: Iterable[K]) -> tuple[list[Future[V]], Coroutine[Any, Any, None] | None]:
         """Loads `keys` without scheduling a dispatch: their futures not yet done, and
         the batch of every key queued so far (these and any queued before), for the
-        caller to await, or None when nothing is queued."""
+        caller to await, or None when nothing is queued.
+
+        Called with every key of a level (the dashboard queues 500 per request), so
+        it makes no Python call per key: its cache key is the key itself unless the
+        loader was given `get_cache_key`, and each queue entry is built as the tuple
+        it is (a namedtuple's `__new__` is Python)."""
         pending: list[Future[V]] = []
         cache = self._cache
+        caching = self.cache
+        custom_key = self._custom_cache_key
+        queued = self._queue
+        loop = self.loop
+        make = tuple.__new__
         for key in keys:
-            cache_key = self.get_cache_key(key)
+            cache_key = self.get_cache_key(key) if custom_key else key
             future: Future[V] | None = cache.get(cache_key)
             if future is None:
-                future = SharedFuture(loop=self.loop)
-                if self.cache:
+                future = SharedFuture(loop=loop)
+                if caching:
                     cache[cache_key] = future
-                self._queue.append(Loader(key=key, future=future))
+                queued.append(make(Loader, (key, future)))
             if not future.done():
                 pending.append(future)
         return pending, self._take_batch()

@@ -114,3 +114,21 @@ async def test_a_queued_batch_that_fails_fails_its_keys_only() -> None:
     for future in pending:
         with pytest.raises(ValueError, match="down"):
             future.result()
+
+
+async def test_queued_keys_are_cached_by_a_given_cache_key() -> None:
+    batches: list[list[int]] = []
+
+    async def batch(keys: list[int]) -> list[int]:
+        batches.append(keys)
+        return keys
+
+    loader: IsolatedDataLoader[int, int] = IsolatedDataLoader(
+        batch, get_cache_key=lambda key: key % 10
+    )
+    pending, run = loader.queue([1, 11, 2])
+    assert run is not None
+    await run
+    assert batches == [[1, 2]]  # 11 is 1's cache key
+    assert [future.result() for future in pending] == [1, 1, 2]
+    assert await loader.load(21) == 1
