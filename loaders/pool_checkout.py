@@ -14,9 +14,11 @@ age, or invalidated) is refused by a `do_connect` listener before any driver
 call is made: the pool's handling of a failed connect invalidates it and takes
 it back, and the checkout takes the usual path. (Letting the driver's connect
 fail with MissingGreenlet instead would leave asyncpg's `connect` coroutine
-unawaited, and warn.) A check-in does no I/O without a transaction (the
-asyncpg adapter's reset-on-return rollback is skipped), so it needs no greenlet
-either; the lean reads never open one.
+unawaited, and warn.) A check-in does no I/O when the pool keeps the connection
+and no transaction is open (the asyncpg adapter's reset-on-return rollback is
+skipped), so it needs no greenlet then either; the lean reads never open a
+transaction. An overflow connection returned to a full pool is closed, which is
+I/O: the usual path.
 
 For lean reads only (loaders/prepared.py): they alone are known never to open a
 transaction. No library offers this: SQLAlchemy's asyncio extension always
@@ -74,9 +76,17 @@ async def checkout(engine: AsyncEngine) -> AsyncConnection:
 
 
 async def checkin(connection: AsyncConnection) -> None:
-    """Back to the pool: synchronously when no transaction is open, else as usual."""
+    """Back to the pool: synchronously when it stays open there (no transaction to roll
+    back, and room for it: an overflow connection returned to a full pool is closed,
+    which is I/O), else as usual."""
     sync = connection.sync_connection
-    if sync is not None and not sync.in_transaction():
+    pool = connection.sync_engine.pool
+    if (
+        sync is not None
+        and not sync.in_transaction()
+        and isinstance(pool, QueuePool)
+        and pool.checkedin() < pool.size()
+    ):
         sync.close()
         return
     await connection.close()

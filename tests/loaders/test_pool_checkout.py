@@ -134,3 +134,24 @@ async def test_an_invalidated_connection_is_opened_again_on_the_usual_path(
     assert await backend_pid(engine) == second
     assert hops.count == 1  # and then it is idle like any other
     assert engine.sync_engine.pool.checkedout() == 0
+
+
+async def test_an_overflow_connection_returned_to_a_full_pool_is_closed(
+    engine_of: Callable[..., AsyncEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing it is I/O: done without a greenlet it would fail inside the pool, which
+    logs and drops the driver's connection unclosed (ResourceWarning, a server
+    session left open until collected)."""
+    engine = engine_of(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="1")
+    await backend_pid(engine)
+    kept = await checkout(engine)
+    overflow = await checkout(engine)
+    driver = overflow.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    hops = Hops(monkeypatch)
+    await checkin(kept)  # the pool has room: kept, no hop
+    assert hops.count == 0
+    await checkin(overflow)  # the pool is full: closed on the usual path
+    assert hops.count == 1
+    assert driver.is_closed()
+    pool = engine.sync_engine.pool
+    assert (pool.checkedout(), pool.checkedin(), pool.overflow()) == (0, 1, 0)
