@@ -103,8 +103,8 @@ class Loaders:
         loaded_tags = self.tags
 
         async def load_and_tag(keys: list[K]) -> list[V]:
-            # A batch runs in a task of its own (aiodataloader), so the name set
-            # here reaches exactly the statements this batch sends.
+            # Set for this batch's statements only: reset below, since a batch may run
+            # in its caller's task (the compiled executor's) as well as in its own.
             token = run_as(loader)
             try:
                 if observer is None:

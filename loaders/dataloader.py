@@ -12,9 +12,9 @@ Cheaper than a future of its own per caller, mirrored by a callback: the
 dashboard makes hundreds of loads per request, and each callback is one more
 turn of the event loop (measured: +10% CPU per request).
 
-A batch starts in fewer turns of the event loop than aiodataloader's: its own
-dispatch schedules a task that only starts the batch's task (two tasks, three
-turns before the statement is sent); here one callback starts the batch's task.
+A batch starts with fewer tasks than aiodataloader's: its own dispatch schedules
+a task that only starts the batch's task; here two callbacks (the same batching
+window: the queue is taken two turns after its first load) start the batch's task.
 A caller that knows every key of a level (the compiled executor) queues them with
 `queue` and runs the batch itself, in its own task: no callback and no task at all.
 
@@ -49,7 +49,15 @@ class SharedFuture(Future[V]):
 class IsolatedDataLoader(DataLoader[K, V]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._custom_cache_key = kwargs.get("get_cache_key") is not None or len(args) > 4
+        # The dispatch below always batches, in one batch: aiodataloader's switches
+        # for anything else are not carried over.
+        if not self.batch or self.max_batch_size:
+            raise ValueError("IsolatedDataLoader always batches, in one batch")
+        self._custom_cache_key = (
+            kwargs.get("get_cache_key") is not None
+            or len(args) > 4
+            or getattr(type(self), "get_cache_key", None) is not None  # a subclass's method
+        )
 
     def load(self, key: K) -> Future[V]:
         # aiodataloader's own `load`, but the future is a SharedFuture (its internals,
@@ -72,7 +80,13 @@ class IsolatedDataLoader(DataLoader[K, V]):
         # contract: pinned by tests/loaders/test_dataloader.py).
         self._queue.append(Loader(key=key, future=future))
         if len(self._queue) == 1:
-            self.loop.call_soon(self._dispatch_queued)
+            self.loop.call_soon(self._dispatch_next_turn)
+
+    def _dispatch_next_turn(self) -> None:
+        # aiodataloader takes the queue two turns after the first load (a callback,
+        # then its task's first step): the keys loaded until then share the batch.
+        # The same window here, with a callback in place of its task.
+        self.loop.call_soon(self._dispatch_queued)
 
     def _dispatch_queued(self) -> None:
         batch = self._take_batch()
@@ -110,9 +124,23 @@ class IsolatedDataLoader(DataLoader[K, V]):
         return pending, self._take_batch()
 
     def _take_batch(self) -> Coroutine[Any, Any, None] | None:
-        # One batch whatever its size: no loader here sets `max_batch_size`.
         queued = self._queue
         if not queued:
             return None
         self._queue = []
-        return dispatch_queue_batch(self, queued)
+        return self._dispatch(queued)
+
+    async def _dispatch(self, queued: list[Loader]) -> None:
+        """aiodataloader's batch; cancelled (an operation's timeout reaches a batch it
+        runs itself), its keys fail rather than wait forever, and are loaded afresh
+        next time."""
+        try:
+            await dispatch_queue_batch(self, queued)
+        except BaseException:
+            cancelled = RuntimeError("the batch loading this value was cancelled")
+            for entry in queued:
+                self._cache.pop(self.get_cache_key(entry.key), None)
+                if not entry.future.done():
+                    entry.future.set_exception(cancelled)
+                    entry.future.exception()  # retrieved: whoever waits gets it, no log
+            raise

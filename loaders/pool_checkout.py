@@ -10,15 +10,19 @@ a connection idle and no pre-ping is asked for; then the checkout is SQLAlchemy'
 synchronous one (`sync_engine.connect()`, its pool, events and bookkeeping
 unchanged), wrapped in an `AsyncConnection`, which takes a started connection.
 An idle connection that turns out to need opening after all (past its recycle
-age, or invalidated) is refused by a `do_connect` listener before any driver
-call is made: the pool's handling of a failed connect invalidates it and takes
-it back, and the checkout takes the usual path. (Letting the driver's connect
-fail with MissingGreenlet instead would leave asyncpg's `connect` coroutine
-unawaited, and warn.) A check-in does no I/O when the pool keeps the connection
-and no transaction is open (the asyncpg adapter's reset-on-return rollback is
-skipped), so it needs no greenlet then either; the lean reads never open a
-transaction. An overflow connection returned to a full pool is closed, which is
-I/O: the usual path.
+age, or invalidated) is refused by a `do_connect` listener before the driver is
+asked to connect: the pool's handling of a failed connect invalidates it and
+takes it back, and the checkout takes the usual path. (A recycled connection is
+then terminated, not closed gracefully: outside a greenlet the adapter aborts its
+transport, once per connection per `DB_POOL_RECYCLE`, and the server logs a
+reset. Letting the driver's connect fail with MissingGreenlet instead would leave
+asyncpg's `connect` coroutine unawaited, and warn.)
+
+A check-in does no I/O when its pool keeps the connection and no transaction is
+open (the asyncpg adapter's reset-on-return rollback is skipped), so it needs no
+greenlet then either; the lean reads never open a transaction. An overflow
+connection returned to a full pool is closed, which is I/O: the usual path. The
+pool is the connection's own (after `dispose()` the engine has a new one).
 
 For lean reads only (loaders/prepared.py): they alone are known never to open a
 transaction. No library offers this: SQLAlchemy's asyncio extension always
@@ -38,6 +42,7 @@ from typing import Any
 from weakref import WeakSet
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util.concurrency import in_greenlet
@@ -70,8 +75,10 @@ async def checkout(engine: AsyncEngine) -> AsyncConnection:
         _guard(sync_engine)
         try:
             return AsyncConnection(engine, sync_engine.connect())
-        except _OpeningRefused:
-            pass  # the pool has invalidated that connection and taken it back
+        except (_OpeningRefused, MissingGreenlet):
+            # The pool has invalidated that connection and taken it back. (MissingGreenlet:
+            # an engine with a `creator`, which skips `do_connect`; none here does.)
+            pass
     return await engine.connect()
 
 
@@ -80,7 +87,9 @@ async def checkin(connection: AsyncConnection) -> None:
     back, and room for it: an overflow connection returned to a full pool is closed,
     which is I/O), else as usual."""
     sync = connection.sync_connection
-    pool = connection.sync_engine.pool
+    # The pool the connection came from: after `dispose()` the engine has a new one.
+    fairy = None if sync is None else sync._dbapi_connection
+    pool = getattr(fairy, "_pool", None)
     if (
         sync is not None
         and not sync.in_transaction()

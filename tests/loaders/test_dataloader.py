@@ -61,8 +61,9 @@ async def test_errors_reach_every_caller_and_none_is_refused() -> None:
         loader.load(None)  # type: ignore[arg-type]
 
 
-async def test_a_load_s_batch_starts_on_the_second_turn_of_the_loop() -> None:
-    # aiodataloader's own dispatch needs a third: a task that only starts the batch's.
+async def test_a_load_s_batch_keeps_aiodataloader_s_window_with_one_task() -> None:
+    # Keys loaded until two turns after the first share its batch, as with
+    # aiodataloader, whose dispatch spends a task on getting there.
     started: list[list[int]] = []
 
     async def batch(keys: list[int]) -> list[int]:
@@ -70,9 +71,13 @@ async def test_a_load_s_batch_starts_on_the_second_turn_of_the_loop() -> None:
         return keys
 
     loader: IsolatedDataLoader[int, int] = IsolatedDataLoader(batch)
-    first, second = loader.load(1), loader.load(2)
+    tasks_before = len(asyncio.all_tasks())
+    first = loader.load(1)
+    await asyncio.sleep(0)
+    second = loader.load(2)  # a turn later: the same batch
     await asyncio.sleep(0)
     assert started == []
+    assert len(asyncio.all_tasks()) == tasks_before + 1  # the batch's, not started yet
     await asyncio.sleep(0)
     assert started == [[1, 2]]
     assert (await first, await second) == (1, 2)
@@ -132,3 +137,37 @@ async def test_queued_keys_are_cached_by_a_given_cache_key() -> None:
     assert batches == [[1, 2]]  # 11 is 1's cache key
     assert [future.result() for future in pending] == [1, 1, 2]
     assert await loader.load(21) == 1
+
+
+async def test_a_cancelled_batch_fails_its_keys_and_forgets_them() -> None:
+    release = asyncio.Event()
+
+    async def batch(keys: list[int]) -> list[int]:
+        await release.wait()
+        return keys
+
+    loader: IsolatedDataLoader[int, int] = IsolatedDataLoader(batch)
+    pending, run = loader.queue([1])
+    assert run is not None
+    running = asyncio.ensure_future(run)
+    await asyncio.sleep(0)
+    running.cancel()  # an operation's timeout, reaching the batch it runs itself
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    with pytest.raises(RuntimeError, match="cancelled"):
+        await pending[0]  # whoever waits for the key is not left waiting
+    release.set()
+    assert await loader.load(1) == 1  # loaded afresh
+
+
+def test_only_the_one_batch_dispatch_is_offered() -> None:
+    async def batch(keys: list[int]) -> list[int]:
+        return keys
+
+    loop = asyncio.new_event_loop()
+    try:
+        for options in ({"batch": False}, {"max_batch_size": 10}):
+            with pytest.raises(ValueError, match="always batches"):
+                IsolatedDataLoader(batch, loop=loop, **options)
+    finally:
+        loop.close()

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import engine as async_engine_module
+from sqlalchemy.util.concurrency import greenlet_spawn
 
 from loaders import prepared
 from loaders.pool_checkout import checkin, checkout
@@ -155,3 +156,23 @@ async def test_an_overflow_connection_returned_to_a_full_pool_is_closed(
     assert driver.is_closed()
     pool = engine.sync_engine.pool
     assert (pool.checkedout(), pool.checkedin(), pool.overflow()) == (0, 1, 0)
+
+
+async def test_a_connection_goes_back_to_its_own_pool_after_a_dispose(
+    engine_of: Callable[..., AsyncEngine],
+) -> None:
+    """`dispose()` gives the engine a new pool; connections still out return to the
+    old one, which closes what it has no room for (I/O: the usual path)."""
+    engine = engine_of(DB_POOL_SIZE="1", DB_MAX_OVERFLOW="1")
+    await backend_pid(engine)
+    kept = await checkout(engine)
+    overflow = await checkout(engine)
+    driver = overflow.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    old_pool = engine.sync_engine.pool
+    await engine.dispose(close=False)
+    assert engine.sync_engine.pool is not old_pool
+    await checkin(kept)
+    await checkin(overflow)
+    assert driver.is_closed()
+    assert (old_pool.checkedout(), old_pool.checkedin()) == (0, 1)  # type: ignore[attr-defined]
+    await greenlet_spawn(old_pool.dispose)  # `kept`: closed with the old pool

@@ -141,8 +141,9 @@ async def test_a_level_s_batches_start_no_task_but_for_the_concurrent_ones(
 
     def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         # Not the tests' shadow run on graphql-core (tests/conftest.py), which compares.
-        if getattr(coro, "__qualname__", "") == "dispatch_queue_batch" and not shadowing.get():
-            batch_tasks.append([entry.key for entry in coro.cr_frame.f_locals["queue"]])
+        name = getattr(coro, "__qualname__", "")
+        if name == "IsolatedDataLoader._dispatch" and not shadowing.get():
+            batch_tasks.append([entry.key for entry in coro.cr_frame.f_locals["queued"]])
         return asyncio.Task(coro, loop=loop, **kwargs)
 
     loop.set_task_factory(counting)
