@@ -163,10 +163,17 @@ async def _load(
     sub_selections: list[SelectionSetNode],
     fragments: dict[str, FragmentDefinitionNode],
 ) -> None:
-    keys = list(dict.fromkeys(k for r in records if (k := getattr(r, relation.key)) is not None))
+    keys = list(
+        dict.fromkeys(k for r in records if (k := getattr(r, relation.key, None)) is not None)
+    )
     if not keys:
         return
-    values = await getattr(loaders, relation.loader).load_many(keys)
+    loader = getattr(loaders, relation.loader)
+    # A key that fails is its field's to report, at the field's own path, when the
+    # field resolves (as the compiled executor reports it): loading ahead must not
+    # fail the field above it instead. Nothing below a failed key is loaded ahead.
+    loads = await asyncio.gather(*(loader.load(key) for key in keys), return_exceptions=True)
+    values = [value for value in loads if not isinstance(value, BaseException)]
     if relation.child_type is None or not sub_selections:
         return
     children = (
