@@ -50,7 +50,7 @@ _T = TypeVar("_T")
 # Chosen from bench/gc_pauses.py (README: "The garbage collector").
 GC_THRESHOLDS = (50_000, 20, 100)
 # Connections one host's workers keep open by default (README: "Pool defaults").
-POOL_PER_HOST = 20
+POOL_PER_HOST = 25
 
 
 def normalize_database_url(url: str) -> str:
@@ -93,17 +93,17 @@ class Settings:
         POOL_PER_HOST,
         WHOLE,
         "PostgreSQL connections kept open per process (sibling loader batches of one request"
-        " run concurrently, each on its own connection): the host's 20 shared by its workers,"
-        ' at least 5 each; chosen from `bench.pgbouncer` (see "PgBouncer and the connection'
-        ' budget")',
+        " run concurrently, each on its own connection): the host's 25 shared by its workers,"
+        ' at least 5 each (see "PgBouncer and the connection budget")',
         derive=lambda values: max(5, POOL_PER_HOST // max(1, values["workers"])),
-        shown_default="`20 / WEB_CONCURRENCY`, at least 5",
+        shown_default="`25 / WEB_CONCURRENCY`, at least 5",
     )
     db_max_overflow: int = setting(
         "DB_MAX_OVERFLOW",
-        5,
+        0,
         WHOLE,
-        "extra connections allowed under load (closed again when returned)",
+        "extra connections allowed under load, each closed again when returned (so opened"
+        ' again at the next peak: see "Pool defaults")',
     )
     db_pool_timeout: int = setting(
         "DB_POOL_TIMEOUT", 30, WHOLE, "seconds to wait for a free connection"

@@ -144,11 +144,11 @@ def test_the_table_is_rewritten_only_between_the_markers() -> None:
 
 
 @pytest.mark.parametrize(
-    ("workers", "pool"), [("", 20), ("1", 20), ("2", 10), ("3", 6), ("4", 5), ("8", 5)]
+    ("workers", "pool"), [("", 25), ("1", 25), ("2", 12), ("3", 8), ("4", 6), ("5", 5), ("8", 5)]
 )
-def test_the_pool_default_shares_the_host_s_twenty_among_its_workers(
+def test_the_pool_default_shares_the_host_s_twenty_five_among_its_workers(
     workers: str, pool: int
 ) -> None:
     settings = Settings.from_env({"WEB_CONCURRENCY": workers})
-    assert (settings.db_pool_size, settings.db_max_overflow) == (pool, 5)
+    assert (settings.db_pool_size, settings.db_max_overflow) == (pool, 0)
     assert Settings.from_env({"WEB_CONCURRENCY": "2", "DB_POOL_SIZE": "7"}).db_pool_size == 7

@@ -77,7 +77,7 @@ def test_the_defaults_fit_the_readme_s_worked_example() -> None:
         max_connections=100,
         share=0.3,
     )
-    assert (host.wanted, host.allowed, host.exceeded) == (30, 30, False)
+    assert (host.wanted, host.allowed, host.exceeded) == (24, 30, False)
     before = ConnectionBudget(
         pool_size=20, max_overflow=20, workers=2, max_connections=100, share=0.3
     )
