@@ -152,6 +152,9 @@ async def test_a_frozen_redis_costs_a_few_requests_the_bound_and_then_nothing(
 
                     await _until(limiter_uses_redis, 10, "the limiter back on Redis")
                     after_spend = await _spend(client, 8)
+                    spent = left - float(
+                        (await admin.hget(KEY_PREFIX + f"ip:{OVERSPENDER}", "available")) or 0
+                    )
                     fresh = "query Fresh { products(first: 0) { totalCount } }"
 
                     async def registers_in_redis() -> bool:
@@ -187,11 +190,17 @@ async def test_a_frozen_redis_costs_a_few_requests_the_bound_and_then_nothing(
     assert frozen_spend[:8] == [200] * 8, frozen_spend
     assert 429 in frozen_spend, frozen_spend
     # ...and back on its Redis bucket once Redis answers (the one in process is empty).
-    allowed = int(left // 2)
-    assert allowed >= 1, left
-    assert after_spend[0] == 200, (after_spend, left)
-    assert after_spend.count(200) == allowed, (after_spend, left)
-    assert after_spend[-1] == 429, (after_spend, left)
+    # Its bucket in process is empty, so every 200 was paid in Redis, and Redis
+    # refused once its bucket was spent. Not `count(200) == left // 2`: on a loaded
+    # machine one call may still miss the 50 ms bound and be refused in process
+    # (seen in CI: [200, 429, 200, 200, 200, 429, ...]), though Redis may have
+    # charged it; the bucket in Redis is the judge of what was paid.
+    facts = (after_spend, left, spent)
+    assert left >= 2, facts
+    assert after_spend[0] == 200, facts
+    assert after_spend[-1] == 429, facts
+    assert 2 * after_spend.count(200) <= spent + 0.3, facts  # + its refill: 0.01/s, < 30 s
+    assert left - spent < 2, facts  # what is left cannot pay one more
     for store in ("rate limiting", "persisted queries", "result cache"):
         assert log.count(f"{store}: Redis unavailable") == 1, log  # once a minute at most
 
