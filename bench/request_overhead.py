@@ -19,7 +19,7 @@ requests/s, medians of interleaved runs.
     .venv/bin/python -m bench.prepare --database-url URL   # once: the `medium` seed
     .venv/bin/python -m bench.request_overhead [--database-url URL] [--redis-url URL]
         [--mode inprocess|server|both] [--requests 400] [--rounds 5] [--top 25]
-        [--workloads trivial,product,hit] [--seconds 5] [--runs 3]
+        [--workloads trivial,product,hit] [--seconds 5] [--runs 3] [--request-log FILE]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import contextlib
 import cProfile
 import io
 import json
+import logging
 import os
 import pstats
 import statistics
@@ -83,13 +84,30 @@ def workloads() -> dict[str, Workload]:
     }
 
 
+# LOG_LEVEL of the apps: `warning` (no request log line, as `make bench` runs them)
+# unless --request-log asks for the default, `info`.
+_log_level = {"LOG_LEVEL": "warning"}
+
+
 def app_env(kind: str, redis_url: str) -> dict[str, str]:
     """The settings of the app a workload runs against."""
     if kind == "uncached":
-        return {"CACHE_ENABLED": "false"}
+        return {"CACHE_ENABLED": "false", **_log_level}
     if kind == "redis":
-        return {"CACHE_ENABLED": "true", "REDIS_URL": redis_url}
-    return {"CACHE_ENABLED": "true", "REDIS_URL": ""}
+        return {"CACHE_ENABLED": "true", "REDIS_URL": redis_url, **_log_level}
+    return {"CACHE_ENABLED": "true", "REDIS_URL": "", **_log_level}
+
+
+def log_requests_to(path: str) -> None:
+    """Request log lines on, configured as `storefront serve` configures them (LOG_FORMAT
+    text), written to `path`: what one line per request costs is then measured."""
+    from server.observability.log_config import configure_logging
+
+    _log_level["LOG_LEVEL"] = "info"
+    configure_logging("info")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(path, "a"))  # noqa: SIM115  (open for the whole run)
 
 
 def _scope(body: bytes, token: str | None) -> dict[str, Any]:
@@ -400,7 +418,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5, help="per wrk run")
     parser.add_argument("--runs", type=int, default=3, help="interleaved wrk runs")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--request-log",
+        default=None,
+        metavar="FILE",
+        help="LOG_LEVEL=info (the default of `storefront serve`): one line per request,"
+        " written to FILE; without it the apps run at warning, as in `make bench`",
+    )
     args = parser.parse_args()
+    if args.request_log:
+        log_requests_to(args.request_log)
     names = [name.strip() for name in args.workloads.split(",") if name.strip()]
     if args.mode in ("inprocess", "both"):
         results = asyncio.run(measure_inprocess(args.database_url, args.redis_url, names, args))

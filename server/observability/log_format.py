@@ -33,13 +33,31 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 }
 _FIRST = ("request_id", "trace_id")
 _BARE = re.compile(r'[^\s"=\\\x00-\x1f\x7f]+')
+_SPECIAL = re.compile(r'[\s"=\\\x00-\x1f\x7f]')  # what _BARE cannot hold
 _QUOTED = re.compile(r'["\\\x00-\x1f\x7f]')
 _NAMED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+class _SecondCache:
+    """The ISO 8601 text of the last whole second asked for: every request's line
+    needs a time, and most lines of a busy second share all of it but the ms."""
+
+    second = -1
+    text = ""
+
+
 def iso_time(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`record.created` in UTC to the millisecond, e.g. `2026-12-01T11:47:04.123Z`."""
+    second = int(record.created)
+    # As datetime.fromtimestamp: microseconds rounded half to even, then truncated to ms.
+    micros = round((record.created - second) * 1e6)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    if second != _SecondCache.second:
+        moment = datetime.fromtimestamp(second, tz=UTC)
+        _SecondCache.text = moment.isoformat(timespec="seconds").replace("+00:00", "")
+        _SecondCache.second = second
+    return f"{_SecondCache.text}.{micros // 1000:03d}Z"
 
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -51,6 +69,8 @@ def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 def quote(value: object) -> str:
     """A logfmt value: bare when it can be, else quoted and escaped (None is empty)."""
+    if type(value) is int:  # most values of a request's line: never quoted
+        return str(value)
     text = "" if value is None else str(value)
     if _BARE.fullmatch(text):
         return text
@@ -70,7 +90,12 @@ class TextFormatter(logging.Formatter):
             "message": record.message,
             **extra_fields(record),
         }
-        line = " ".join(f"{key}={quote(value)}" for key, value in fields.items())
+        texts = ["" if v is None else v if type(v) is str else str(v) for v in fields.values()]
+        pairs = zip(fields, texts, strict=True)
+        if _SPECIAL.search("".join(texts)) is None:  # the common line: every value bare
+            line = " ".join([f"{key}={text}" for key, text in pairs])
+        else:
+            line = " ".join([f"{key}={quote(text)}" for key, text in pairs])
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

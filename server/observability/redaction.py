@@ -37,6 +37,10 @@ _PATTERNS = tuple(re.compile(source) for source in _SOURCES)
 _REPLACEMENTS = (rf"\1:{REDACTED}@", rf"\1{REDACTED}", rf"\1{REDACTED}", rf"\1\2{REDACTED}")
 # One scan finds whether any pattern may apply: most text has nothing to redact.
 _ANY = re.compile("|".join(f"(?:{source})" for source in _SOURCES))
+# A substring of every match of _SOURCES, in text casefolded (as `(?i:...)` matches
+# U+017F for `s` and U+212A for `k`, casefold maps them so): text without one needs no
+# regex scan, which cost ten times these substring checks on a request's line.
+_CLUES = ("://", "bearer", "sf_", "whsec_", "pass", "pwd", "secret", "key", "token")
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
 
 
@@ -51,6 +55,15 @@ def url_password(url: str | None) -> str | None:
     return unquote(password) if password else None
 
 
+def _may_match(text: str) -> bool:
+    """Whether a pattern may match `text`: it holds a clue, and the patterns find one."""
+    folded = text.casefold()
+    for clue in _CLUES:
+        if clue in folded:
+            return _ANY.search(text) is not None
+    return False
+
+
 class Redactor:
     """Rewrites secrets in text: the patterns above, and literal secrets given."""
 
@@ -59,11 +72,15 @@ class Redactor:
             sorted({s for s in literals if s and len(s) >= MIN_LITERAL}, key=len, reverse=True)
         )
 
+    def finds(self, text: str) -> bool:
+        """Whether `text` may hold something to redact (a literal, or a pattern's match)."""
+        return any(literal in text for literal in self.literals) or _may_match(text)
+
     def __call__(self, text: str) -> str:
         for literal in self.literals:
             if literal in text:
                 text = text.replace(literal, REDACTED)
-        if _ANY.search(text) is None:  # the common case: one scan, nothing to rewrite
+        if not _may_match(text):  # the common case: nothing to rewrite
             return text
         for pattern, replacement in zip(_PATTERNS, _REPLACEMENTS, strict=True):
             text = pattern.sub(replacement, text)
@@ -94,8 +111,16 @@ class RedactSecrets(logging.Filter):
             record.args = tuple(self.redact.value(arg) for arg in record.args)
         elif isinstance(record.args, dict):
             record.args = {k: self.redact.value(v) for k, v in record.args.items()}
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and isinstance(value, str):
+        extras = {
+            key: value
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and isinstance(value, str)
+        }
+        # One scan of them all first, as most lines hold no secret: one in a field is
+        # found in the fields' joined text too (a match across a joint only costs
+        # the scan of each field).
+        if self.redact.finds("\n".join(extras.values())):
+            for key, value in extras.items():
                 record.__dict__[key] = self.redact(value)
         if record.exc_info:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
