@@ -39,8 +39,11 @@ STATEMENTS_SCRIPT = Path(__file__).with_name("statements.py")
 # What a loaded 2-core bench host would otherwise measure instead of the code: under
 # 16 connections every uncached request queues past 500 ms and would be logged again
 # as slow; Redis, on the same cores, misses 50 ms deadlines and hits turn into
-# database runs. Nothing waits 5 s at each server's stop.
+# database runs. Nothing waits 5 s at each server's stop. No request log line (the
+# default LOG_LEVEL, info, writes one per request): the peers compared write none, and
+# its cost is measured on its own (`bench.request_overhead --request-log FILE`).
 SERVER_ENV = {
+    "LOG_LEVEL": "warning",
     "SLOW_OPERATION_MS": "600000",
     "REDIS_TIMEOUT_MS": "2000",
     "SHUTDOWN_GRACE_SECONDS": "0",
