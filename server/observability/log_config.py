@@ -79,12 +79,11 @@ def configure_from(settings: Settings) -> None:
 def configure_logging(
     level: str, *, log_format: str = "text", secrets: Iterable[str | None] = ()
 ) -> None:
-    # What no line of ours prints, LogRecord need not gather: the caller's file and
-    # line (a stack walk), the thread, and the process (a getpid syscall per record
-    # since glibc 2.25). The Python Logging HOWTO's "Optimization" section lists these
-    # switches; at one line per request they were most of a cached hit's logging cost.
+    # What no line of ours prints, LogRecord need not gather: the thread and the
+    # process (a getpid syscall per record since glibc 2.25); the Python Logging HOWTO's
+    # "Optimization" section lists these switches. The caller's file and line stay:
+    # `stack_info=True` needs the same walk.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    logging._srcfile = None
     logging.basicConfig(level=level.upper())
     logging.getLogger().setLevel(level.upper())
     install_filters(formatter(log_format), Redactor(secrets))

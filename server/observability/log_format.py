@@ -18,6 +18,7 @@ Example (text):
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -38,26 +39,26 @@ _QUOTED = re.compile(r'["\\\x00-\x1f\x7f]')
 _NAMED = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-class _SecondCache:
-    """The ISO 8601 text of the last whole second asked for: every request's line
-    needs a time, and most lines of a busy second share all of it but the ms."""
-
-    second = -1
-    text = ""
+# (whole second, its ISO 8601 text): every request's line needs a time, and most lines
+# of a busy second share all of it but the ms. One tuple, swapped whole, so a thread
+# reading it never pairs one second with another's text.
+_last_second: tuple[int, str] = (-1, "")
 
 
 def iso_time(record: logging.LogRecord) -> str:
     """`record.created` in UTC to the millisecond, e.g. `2026-12-01T11:47:04.123Z`."""
-    second = int(record.created)
+    global _last_second
+    second = math.floor(record.created)
     # As datetime.fromtimestamp: microseconds rounded half to even, then truncated to ms.
     micros = round((record.created - second) * 1e6)
     if micros >= 1_000_000:
         second, micros = second + 1, micros - 1_000_000
-    if second != _SecondCache.second:
+    cached, text = _last_second
+    if second != cached:
         moment = datetime.fromtimestamp(second, tz=UTC)
-        _SecondCache.text = moment.isoformat(timespec="seconds").replace("+00:00", "")
-        _SecondCache.second = second
-    return f"{_SecondCache.text}.{micros // 1000:03d}Z"
+        text = moment.isoformat(timespec="seconds").replace("+00:00", "")
+        _last_second = (second, text)
+    return f"{text}.{micros // 1000:03d}Z"
 
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:

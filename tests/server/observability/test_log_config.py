@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from server.cli.migrate import upgrade
-from server.observability.log_config import EscapeControlCharacters, escape_control_characters
+from server.observability.log_config import (
+    EscapeControlCharacters,
+    configure_logging,
+    escape_control_characters,
+)
+from server.observability.log_format import TextFormatter
 from tests.live_server import live_server
 from tests.server.observability.log_lines import output_with, parse, records
 
@@ -66,3 +72,44 @@ def test_arguments_of_every_kind_are_escaped_and_tracebacks_kept() -> None:
 @pytest.mark.parametrize("text", ["plain", "ünïcode ✓", ""])
 def test_text_without_control_characters_is_unchanged(text: str) -> None:
     assert escape_control_characters(text) == text
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """The logging module's state as it was, after a test that configures it."""
+    switches = ("logThreads", "logProcesses", "logMultiprocessing", "_srcfile")
+    saved = {name: getattr(logging, name) for name in switches}
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    kept = {h: (h.formatter, list(h.filters)) for h in handlers}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(logging, name, value)
+        root.setLevel(level)
+        root.handlers[:] = handlers
+        for handler, (formatter, filters) in kept.items():
+            handler.setFormatter(formatter)
+            handler.filters[:] = filters
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_configured_logging_keeps_stack_info_and_the_caller() -> None:
+    # configure_logging turns off what LogRecord gathers for no line of ours (thread,
+    # process); a record asked for its stack, or read for its caller, keeps both.
+    configure_logging("info")
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = captured.append  # type: ignore[method-assign]
+    logger = logging.getLogger("tests.log_config.stack")
+    logger.addHandler(handler)
+    try:
+        logger.warning("where am I", stack_info=True)
+    finally:
+        logger.removeHandler(handler)
+    [record] = captured
+    assert record.funcName == "test_configured_logging_keeps_stack_info_and_the_caller"
+    assert record.stack_info is not None
+    assert "Stack (most recent call last)" in record.stack_info
+    assert "Stack (most recent call last)" in TextFormatter().format(record)

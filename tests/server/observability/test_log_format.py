@@ -80,7 +80,7 @@ def test_a_traceparent_gives_its_trace_id_or_nothing(header: str | None, trace_i
 @settings(max_examples=2000, deadline=None)
 @given(
     st.one_of(
-        st.floats(min_value=0, max_value=4e9, allow_nan=False),
+        st.floats(min_value=-4e9, max_value=4e9, allow_nan=False),
         # The edge of a second, where rounding to microseconds carries into the next.
         st.integers(0, 4_000_000_000).map(lambda s: s + 0.9995),
         st.integers(0, 4_000_000_000).map(lambda s: s + 0.9999995),
